@@ -1,0 +1,1 @@
+"""Batched, jit-able, differentiable 3D geometry: rotations, cameras, epipolar lines, alignment, triangulation."""
