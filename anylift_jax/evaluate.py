@@ -1,0 +1,218 @@
+"""Evaluate lifted clips against ground truth: per-clip and mean metrics, a markdown table, JSON.
+
+    python -m anylift_jax.evaluate --pred OUT_DIR --truth TRUTH_DIR [--input ARCHIVE_DIR]
+        [--json FILE] [--markdown FILE]
+
+`--pred` holds lifting outputs `<clip>.npz` with `keypoints3d` (T, 17, 3) (docs/keypoint-archive.md,
+output table); it may be repeated as `--pred NAME=DIR` to put several methods (e.g. baselines)
+side by side. `--truth` holds `<clip>.npz` with `keypoints3d` (T, 17, 3) and optionally `fps`, the
+shipped mocap format (anylift_jax/assets/mocap/README.md). `--input`, the keypoint archive that was
+lifted, adds the 2D reprojection error. Clips are matched by file name; a truth clip without a
+prediction, a prediction without truth, a frame-count mismatch or an unreadable file is listed
+under "problems" and makes the exit status 1 (the other clips are still evaluated).
+
+Metric definitions (WHAM/GVHMR) are in `anylift_jax.metrics`. The "mean" row is the mean of the
+per-clip values over clips (GVHMR instead averages over all frames of a dataset).
+"""
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from anylift_jax import metrics
+from anylift_jax.io.archive import ArchiveError, check_array, check_finite, load_npz, read_clip
+
+DEFAULT_FPS = 30.0
+
+# key -> (column name, unit, digits); the order is the column order of the tables.
+METRICS = {
+    "mpjpe": ("MPJPE", "mm", 1),
+    "pa_mpjpe": ("PA-MPJPE", "mm", 1),
+    "pa_mpjpe_seq": ("PA-MPJPE seq", "mm", 1),
+    "w_mpjpe": ("W-MPJPE100", "mm", 1),
+    "wa_mpjpe": ("WA-MPJPE100", "mm", 1),
+    "rte": ("RTE", "%", 2),
+    "jitter": ("Jitter", "10 m/s³", 2),
+    "jitter_truth": ("Jitter GT", "10 m/s³", 2),
+    "foot_sliding": ("Foot sliding", "mm", 2),
+    "bone_std": ("Bone-length std", "mm", 2),
+    "reproj_2d": ("2D error", "px", 2),
+}
+
+
+def _mean(x):
+    x = np.asarray(x, np.float64)
+    return float(x.mean()) if x.size else math.nan
+
+
+def evaluate_arrays(pred, truth, fps=DEFAULT_FPS, clip=None):
+    """All metrics of one clip as {key: float} (keys and units in METRICS).
+
+    pred, truth: (T, 17, 3) metres, world frame, Z up. fps: the clip's frame rate (jitter).
+    clip: the input `io.archive.Clip`, for the 2D reprojection error (left out when None).
+    """
+    pred = np.asarray(pred, np.float32)
+    truth = np.asarray(truth, np.float32)
+    out = {
+        "mpjpe": _mean(metrics.mpjpe(pred, truth)),
+        "pa_mpjpe": _mean(metrics.pa_mpjpe(pred, truth)),
+        "pa_mpjpe_seq": float(metrics.pa_mpjpe_sequence(pred, truth)),
+        "w_mpjpe": _mean(metrics.w_mpjpe(pred, truth)),
+        "wa_mpjpe": _mean(metrics.wa_mpjpe(pred, truth)),
+        "rte": _mean(metrics.rte(pred, truth)),
+        "jitter": _mean(metrics.jitter(pred, fps)),
+        "jitter_truth": _mean(metrics.jitter(truth, fps)),
+        "foot_sliding": float(metrics.foot_sliding(pred, truth)),
+        "bone_std": _mean(metrics.bone_length_std(pred)),
+    }
+    if clip is not None:
+        out["reproj_2d"] = float(metrics.reprojection_error(
+            pred, clip.keypoints, clip.intrinsics, clip.cam_c2w, clip.scores))
+    return out
+
+
+def load_keypoints3d(path):
+    """(keypoints3d (T, 17, 3) float32, fps float or None) of a prediction or truth file.
+
+    Raises io.archive.ArchiveError naming the file and the key when it is unusable.
+    """
+    name = str(path)
+    arrays, _ = load_npz(path, ["keypoints3d", "fps"])
+    if "keypoints3d" not in arrays:
+        raise ArchiveError(f"{name}: key 'keypoints3d': missing")
+    kp = check_array(name, "keypoints3d", arrays["keypoints3d"], ("T", 17, 3), {}, kinds="f")
+    check_finite(name, "keypoints3d", kp)
+    fps = None
+    if "fps" in arrays:
+        fps = float(check_array(name, "fps", arrays["fps"], (), {}, kinds="iuf"))
+    return kp.astype(np.float32), fps
+
+
+def _clips(folder):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ArchiveError(f"{folder}: no such directory")
+    return {p.stem: p for p in sorted(folder.glob("*.npz"))}
+
+
+def evaluate_dir(pred_dir, truth_dir, input_dir=None):
+    """Evaluate every clip present in both folders.
+
+    Returns {"clips": {clip: {metric: float}}, "mean": {metric: float}, "problems": [str]}; the
+    problems name the clips that could not be evaluated and why.
+    """
+    preds, truths = _clips(pred_dir), _clips(truth_dir)
+    problems = [f"{preds[c]}: no ground truth '{c}.npz' in {truth_dir}"
+                for c in preds if c not in truths]
+    results = {}
+    for name, truth_path in truths.items():
+        if name not in preds:
+            problems.append(f"{truth_path}: no prediction '{name}.npz' in {pred_dir}")
+            continue
+        try:
+            truth, fps = load_keypoints3d(truth_path)
+            pred, _ = load_keypoints3d(preds[name])
+            if len(pred) != len(truth):
+                raise ArchiveError(f"{preds[name]}: {len(pred)} frames, but the truth "
+                                   f"{truth_path} has {len(truth)}")
+            clip = None
+            if input_dir is not None:
+                clip = read_clip(Path(input_dir) / f"{name}.npz")
+                if clip.num_frames != len(truth):
+                    raise ArchiveError(f"{input_dir}/{name}.npz: {clip.num_frames} frames, but "
+                                       f"the truth {truth_path} has {len(truth)}")
+        except ArchiveError as e:
+            problems.append(str(e))
+            continue
+        fps = fps or (clip.fps if clip is not None else DEFAULT_FPS)
+        results[name] = evaluate_arrays(pred, truth, fps, clip)
+    keys = [k for k in METRICS if any(k in r for r in results.values())]
+    # Clips where a metric is undefined (nan, e.g. foot sliding without contacts) are left out.
+    mean = {k: _mean([r[k] for r in results.values() if math.isfinite(r[k])]) for k in keys}
+    return {"clips": results, "mean": mean, "problems": problems}
+
+
+def evaluate_methods(pred_dirs, truth_dir, input_dir=None):
+    """{method name: pred_dir} -> {method name: evaluate_dir(...)}, in the given order."""
+    return {name: evaluate_dir(d, truth_dir, input_dir) for name, d in pred_dirs.items()}
+
+
+def _fmt(value, digits):
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def markdown(results):
+    """Markdown of `evaluate_methods` results: a summary (metric rows, one column per method,
+    means over clips) and a per-clip table (clip × method rows, metric columns)."""
+    methods = list(results)
+    keys = [k for k in METRICS if any(k in r["mean"] for r in results.values())]
+    lines = ["| metric | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for k in keys:
+        name, unit, digits = METRICS[k]
+        cells = [_fmt(results[m]["mean"].get(k), digits) for m in methods]
+        lines.append(f"| {name} ({unit}) | " + " | ".join(cells) + " |")
+    lines += ["", "| clip | method | " + " | ".join(METRICS[k][0] for k in keys) + " |",
+              "|---" * (len(keys) + 2) + "|"]
+    clips = sorted({c for r in results.values() for c in r["clips"]})
+    for c in clips:
+        for m in methods:
+            if c in results[m]["clips"]:
+                row = results[m]["clips"][c]
+                cells = [_fmt(row.get(k), METRICS[k][2]) for k in keys]
+                lines.append(f"| {c} | {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _json_safe(x):
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_json_safe(v) for v in x]
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def _pred_arg(text):
+    name, sep, folder = text.partition("=")
+    return (name, folder) if sep else (Path(text).name or text, text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m anylift_jax.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pred", required=True, action="append", type=_pred_arg,
+                        metavar="[NAME=]DIR", help="folder of lifting outputs; repeatable")
+    parser.add_argument("--truth", required=True, help="folder of ground-truth <clip>.npz")
+    parser.add_argument("--input", help="the keypoint archive that was lifted (2D error)")
+    parser.add_argument("--json", help="write the results as JSON here")
+    parser.add_argument("--markdown", help="write the markdown tables here")
+    args = parser.parse_args(argv)
+    pred_dirs = dict(args.pred)
+    if len(pred_dirs) != len(args.pred):
+        parser.error("two --pred folders have the same method name; use NAME=DIR")
+    try:
+        results = evaluate_methods(pred_dirs, args.truth, args.input)
+    except ArchiveError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    table = markdown(results)
+    print(table, end="")
+    problems = [f"{m}: {p}" for m, r in results.items() for p in r["problems"]]
+    for p in problems:
+        print(f"problem: {p}", file=sys.stderr)
+    if args.markdown:
+        Path(args.markdown).write_text(table)
+    if args.json:
+        doc = {"metrics": {k: {"name": n, "unit": u} for k, (n, u, _) in METRICS.items()},
+               "methods": results}
+        Path(args.json).write_text(json.dumps(_json_safe(doc), indent=2, ensure_ascii=False))
+    if not any(r["clips"] for r in results.values()):
+        print("error: no clip could be evaluated", file=sys.stderr)
+        return 2
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Render a lifted clip: 3D skeleton with the camera trajectory, next to the input 2D keypoints.
+
+    python -m anylift_jax.viz --clip OUT/clip.npz [--input ARCHIVE/clip.npz] --out FILE
+        [--frames N] [--fps FPS]
+
+FILE ending in `.gif` (Pillow), `.mp4` (H.264 through the ffmpeg binary of the PyPI package
+`imageio-ffmpeg`, needed only for MP4) or `.png` (a contact sheet of N evenly spaced frames,
+default 8). The 3D panel shows the COCO-17 skeleton (`skeleton.BONES`), the path of the mid-hip so
+far and, with `--input`, the camera centres of `cam_c2w` with the current camera's viewing
+direction; the 2D panel shows the input keypoints (score 0 hidden) in the image frame. Rendering is
+matplotlib with the Agg backend, so no display is needed.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from anylift_jax import skeleton  # noqa: E402
+from anylift_jax.evaluate import load_keypoints3d  # noqa: E402
+from anylift_jax.io.archive import ArchiveError, read_clip  # noqa: E402
+
+PANEL_PX = 400  # each panel is PANEL_PX × PANEL_PX pixels
+DPI = 100
+SHEET_COLUMNS = 4
+LEFT, RIGHT = "tab:blue", "tab:red"
+
+
+def _bone_colour(a, b):
+    name = skeleton.NAMES[b]
+    return LEFT if name.startswith("l_") else RIGHT if name.startswith("r_") else "0.3"
+
+
+class _Renderer:
+    """One matplotlib figure whose artists are updated frame by frame (much faster than
+    redrawing). kp3d (T, 17, 3) world metres; clip: the input io.archive.Clip or None."""
+
+    def __init__(self, kp3d, clip=None):
+        self.kp3d = np.asarray(kp3d, np.float32)
+        self.clip = clip
+        panels = 1 if clip is None else 2
+        self.fig = plt.figure(figsize=(panels * PANEL_PX / DPI, PANEL_PX / DPI), dpi=DPI)
+        ax = self.fig.add_subplot(1, panels, 1, projection="3d")
+        self.ax3d = ax
+        self.root = skeleton.mid_hip(self.kp3d)
+        cam = None if clip is None else clip.cam_c2w[:, :3, 3]
+        pts = self.kp3d.reshape(-1, 3)
+        pts = pts if cam is None else np.concatenate([pts, cam])
+        # Equal metric scale on all axes, each axis spanning only the data (floor included).
+        lo = np.minimum(pts.min(0) - 0.2, [np.inf, np.inf, 0.0])
+        hi = pts.max(0) + 0.2
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
+        ax.set_zlim(lo[2], hi[2])
+        ax.set_box_aspect(hi - lo, zoom=1.2)
+        ax.set_xlabel("x (m)")
+        ax.set_ylabel("y (m)")
+        ax.set_zlabel("z (m)")
+        self.bones3d = [ax.plot([], [], [], color=_bone_colour(a, b), lw=2)[0]
+                        for a, b in skeleton.BONES]
+        self.trail = ax.plot([], [], [], color="0.6", lw=1)[0]
+        self.title = ax.set_title("")
+        if clip is not None:
+            ax.plot(*cam.T, color="tab:green", lw=1, alpha=0.6)
+            self.cam_dot = ax.plot([], [], [], "o", color="tab:green", ms=4)[0]
+            self.cam_ray = ax.plot([], [], [], color="tab:green", lw=1.5)[0]
+            self.ray_len = 0.1 * (hi - lo).max()
+            ax2 = self.fig.add_subplot(1, 2, 2)
+            width, height = (int(v) for v in clip.image_size)
+            ax2.set_xlim(0, width)
+            ax2.set_ylim(height, 0)
+            ax2.set_aspect("equal")
+            ax2.set_title("input 2D keypoints")
+            self.bones2d = [ax2.plot([], [], color=_bone_colour(a, b), lw=2)[0]
+                            for a, b in skeleton.BONES]
+            self.dots2d = ax2.plot([], [], "o", color="k", ms=3)[0]
+        self.fig.tight_layout()
+
+    def render(self, t):
+        """RGB image (H, W, 3) uint8 of frame t."""
+        kp = self.kp3d[t]
+        for line, (a, b) in zip(self.bones3d, skeleton.BONES):
+            line.set_data_3d(kp[[a, b], 0], kp[[a, b], 1], kp[[a, b], 2])
+        self.trail.set_data_3d(*self.root[: t + 1].T)
+        self.title.set_text(f"frame {t}")
+        if self.clip is not None:
+            c2w = self.clip.cam_c2w[t]
+            centre, forward = c2w[:3, 3], c2w[:3, 2]
+            ray = np.stack([centre, centre + self.ray_len * forward])
+            self.cam_dot.set_data_3d(*centre[:, None])
+            self.cam_ray.set_data_3d(*ray.T)
+            seen = self.clip.scores[t] > 0
+            pix = np.where(seen[:, None], self.clip.keypoints[t], np.nan)
+            for line, (a, b) in zip(self.bones2d, skeleton.BONES):
+                line.set_data(pix[[a, b], 0], pix[[a, b], 1])
+            self.dots2d.set_data(pix[:, 0], pix[:, 1])
+        self.fig.canvas.draw()
+        return np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy()
+
+    def close(self):
+        plt.close(self.fig)
+
+
+def render_frames(kp3d, clip=None, frames=None):
+    """Yield RGB images (H, W, 3) uint8 of the given frame indices (default: all)."""
+    renderer = _Renderer(kp3d, clip)
+    try:
+        for t in range(len(renderer.kp3d)) if frames is None else frames:
+            yield renderer.render(int(t))
+    finally:
+        renderer.close()
+
+
+def write_gif(images, path, fps):
+    """Animated GIF, looping. Pillow merges identical consecutive frames."""
+    images = [Image.fromarray(im) for im in images]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=1000.0 / fps, loop=0)
+
+
+def write_mp4(images, path, fps):
+    """H.264 MP4 through imageio-ffmpeg's bundled ffmpeg binary."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise SystemExit(f"{path}: writing MP4 needs the PyPI package imageio-ffmpeg "
+                         "(pip install imageio-ffmpeg); or write a .gif") from None
+    images = iter(images)
+    first = next(images)
+    writer = imageio_ffmpeg.write_frames(str(path), (first.shape[1], first.shape[0]), fps=fps,
+                                         macro_block_size=1)
+    writer.send(None)
+    writer.send(np.ascontiguousarray(first))
+    for im in images:
+        writer.send(np.ascontiguousarray(im))
+    writer.close()
+
+
+def write_contact_sheet(images, path, columns=SHEET_COLUMNS):
+    """Tile images row by row (at most `columns` per row) into one PNG."""
+    images = list(images)
+    h, w, _ = images[0].shape
+    cols = min(columns, len(images))
+    rows = -(-len(images) // cols)
+    sheet = np.full((rows * h, cols * w, 3), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, cols)
+        sheet[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
+    Image.fromarray(sheet).save(path)
+
+
+def render_clip(kp3d, out, clip=None, fps=30.0, sheet_frames=8):
+    """Write `out` (.gif, .mp4 or .png contact sheet of `sheet_frames` frames) for a clip."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix == ".png":
+        frames = np.unique(np.linspace(0, len(kp3d) - 1, sheet_frames).round().astype(int))
+        write_contact_sheet(render_frames(kp3d, clip, frames), out)
+    elif suffix == ".gif":
+        write_gif(render_frames(kp3d, clip), out, fps)
+    elif suffix == ".mp4":
+        write_mp4(render_frames(kp3d, clip), out, fps)
+    else:
+        raise SystemExit(f"{out}: unknown output type '{suffix}', use .mp4, .gif or .png")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m anylift_jax.viz", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clip", required=True, help="lifting output <clip>.npz (keypoints3d)")
+    parser.add_argument("--input", help="the archive clip that was lifted (2D keypoints, cameras)")
+    parser.add_argument("--out", required=True, help="FILE.mp4, FILE.gif or FILE.png")
+    parser.add_argument("--frames", type=int, default=8, help="frames of a .png contact sheet")
+    parser.add_argument("--fps", type=float, help="frame rate (default: the input's, else 30)")
+    args = parser.parse_args(argv)
+    try:
+        kp3d, _ = load_keypoints3d(args.clip)
+        clip = read_clip(args.input) if args.input else None
+    except ArchiveError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if clip is not None and clip.num_frames != len(kp3d):
+        print(f"error: {args.clip} has {len(kp3d)} frames, {args.input} {clip.num_frames}",
+              file=sys.stderr)
+        return 2
+    fps = args.fps or (clip.fps if clip is not None else 30.0)
+    render_clip(kp3d, args.out, clip, fps, args.frames)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

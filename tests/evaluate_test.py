@@ -1,0 +1,112 @@
+"""The evaluate command on small folders built from shipped mocap."""
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from anylift_jax import evaluate
+from anylift_jax.geometry import cameras
+from anylift_jax.io import archive
+
+T = 110  # two W-MPJPE segments: 100 + 10 frames
+
+
+def _mocap(name):
+    with np.load(resources.files("anylift_jax") / f"assets/mocap/{name}.npz") as f:
+        return np.asarray(f["keypoints3d"][:T], np.float32)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """truth: walk, hop, run(41 frames); pred 'good' (small noise) and 'bad' (large noise and a
+    drift) for walk and hop, a prediction of the wrong length for run, one without truth."""
+    root = tmp_path_factory.mktemp("eval")
+    rng = np.random.default_rng(0)
+    truth, good, bad, inputs = (root / n for n in ("truth", "good", "bad", "input"))
+    for d in (truth, good, bad, inputs):
+        d.mkdir()
+    for name in ("131_02", "amp_humanoid_hop"):
+        kp = _mocap(name)
+        np.savez(truth / f"{name}.npz", keypoints3d=kp, fps=np.float64(30))
+        np.savez(good / f"{name}.npz", keypoints3d=kp + rng.normal(0, 0.01, kp.shape),
+                 body_model="anny")
+        drift = np.linspace(0, 1, T)[:, None, None] * np.array([1.0, 0.5, 0.0])
+        np.savez(bad / f"{name}.npz", keypoints3d=kp + drift + rng.normal(0, 0.05, kp.shape))
+        # The input archive: the truth seen by a camera circling the subject.
+        eye = np.stack([3 * np.cos(np.linspace(0, 1, T)), 3 * np.sin(np.linspace(0, 1, T)),
+                        np.full(T, 1.5)], -1)
+        c2w = np.asarray(cameras.invert_rigid(cameras.look_at(eye, kp.mean(1))))
+        K = np.asarray(cameras.intrinsics(1000.0, 1280, 720))
+        pix, _ = cameras.project(kp, K, np.asarray(cameras.invert_rigid(c2w)))
+        clip = archive.Clip(name, np.asarray(pix), np.ones((T, 17), np.float32),
+                            np.tile(K, (T, 1, 1)), c2w, np.array([1280, 720]), 30.0)
+        archive.write_clip(inputs / f"{name}.npz", clip)
+    run = _mocap("amp_humanoid_run")
+    np.savez(truth / "amp_humanoid_run.npz", keypoints3d=run, fps=np.float64(30))
+    np.savez(good / "amp_humanoid_run.npz", keypoints3d=run[:-1])
+    np.savez(good / "stray.npz", keypoints3d=run)
+    return root
+
+
+def test_perfect_prediction_scores_zero():
+    kp = _mocap("131_02")
+    m = evaluate.evaluate_arrays(kp, kp)
+    for key in ("mpjpe", "pa_mpjpe", "pa_mpjpe_seq", "w_mpjpe", "wa_mpjpe", "rte"):
+        assert m[key] < 0.5, key
+    # The truth's own ankles move a little while in contact, by definition less than 1 cm/frame.
+    assert 0 < m["foot_sliding"] < 10.0
+    assert m["jitter"] == m["jitter_truth"] > 0
+    assert set(m) == set(evaluate.METRICS) - {"reproj_2d"}
+
+
+def test_methods_table_and_problems(folders):
+    res = evaluate.evaluate_methods({"good": folders / "good", "bad": folders / "bad"},
+                                    folders / "truth", folders / "input")
+    good, bad = res["good"], res["bad"]
+    assert sorted(good["clips"]) == ["131_02", "amp_humanoid_hop"]
+    problems = "\n".join(good["problems"])
+    assert "amp_humanoid_run.npz: 40 frames" in problems and "has 41" in problems
+    assert "stray.npz: no ground truth" in problems
+    assert "no prediction 'amp_humanoid_run.npz'" in "\n".join(bad["problems"])
+    for key in ("mpjpe", "pa_mpjpe", "w_mpjpe", "wa_mpjpe", "rte", "jitter", "reproj_2d"):
+        assert good["mean"][key] < bad["mean"][key], key
+    # 1 cm noise per axis: |e| of a 3D normal has mean 2σ√(2/π) ≈ 16 mm; alignment lowers it.
+    assert 8.0 < good["mean"]["pa_mpjpe"] < 17.0
+    assert good["mean"]["wa_mpjpe"] < bad["mean"]["wa_mpjpe"] < bad["mean"]["w_mpjpe"]
+    walk = good["clips"]["131_02"]
+    assert good["mean"]["mpjpe"] == pytest.approx(
+        (walk["mpjpe"] + good["clips"]["amp_humanoid_hop"]["mpjpe"]) / 2)
+    table = evaluate.markdown(res)
+    assert "| metric | good | bad |" in table
+    assert "| 131_02 | bad |" in table and "WA-MPJPE100 (mm)" in table
+    assert f"{walk['wa_mpjpe']:.1f}" in table
+
+
+def test_cli_writes_json_and_markdown(folders, tmp_path, capsys):
+    out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
+    rc = evaluate.main(["--pred", str(folders / "good"), "--pred", f"naive={folders / 'bad'}",
+                        "--truth", str(folders / "truth"), "--json", str(out_json),
+                        "--markdown", str(out_md)])
+    assert rc == 1  # problems were found
+    captured = capsys.readouterr()
+    assert "| metric | good | naive |" in captured.out
+    assert "problem: good:" in captured.err and "stray.npz" in captured.err
+    doc = json.loads(out_json.read_text())
+    assert doc["methods"]["naive"]["clips"]["131_02"]["w_mpjpe"] > 0
+    assert "reproj_2d" not in doc["methods"]["good"]["mean"]
+    assert out_md.read_text() == captured.out
+
+
+def test_bad_files_are_named(folders, tmp_path):
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    np.savez(pred / "131_02.npz", keypoints3d=np.array([object()] * 3, dtype=object))
+    np.savez(pred / "amp_humanoid_hop.npz", joints=np.zeros((T, 17, 3)))
+    res = evaluate.evaluate_dir(pred, folders / "truth")
+    text = "\n".join(res["problems"])
+    assert "131_02.npz: key 'keypoints3d': holds a pickled object array" in text
+    assert "amp_humanoid_hop.npz: key 'keypoints3d': missing" in text
+    assert res["clips"] == {}
+    assert evaluate.main(["--pred", str(pred), "--truth", str(folders / "truth")]) == 2
+    assert evaluate.main(["--pred", str(tmp_path / "nope"), "--truth", str(folders / "truth")]) == 2
