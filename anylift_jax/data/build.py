@@ -1,0 +1,172 @@
+"""Build a training store from the shipped mocap: `python -m anylift_jax.data.build --config
+configs/data/<x>.py --out DIR` (re-running resumes; complete shards are kept).
+
+Writes DIR/<split>/<source>/ (`store` layout) for the splits "train" (`mocap.TRAIN`) and
+"heldout" (`mocap.HELDOUT`), then prints a summary. Sources:
+- single_view: "global": each clip through `config.data.camera` trajectories with detector noise;
+  "proj": X^proj, the clip re-centred (`normalize.recenter`) and projected without noise through
+  a training trajectory taken relative to its subject (probability `proj_archive_prob`) or one of
+  `normalize.predefined_trajectories`.
+- multi_view: "multiview": windows of T frames, view 0 a moving camera, views 1..V-1 static on
+  the ring through the window's frame-0 camera around its frame-0 pelvis (`cameras.ring`, docs/
+  design.md "Several views"), noise from `config.data.noise`.
+Every render is seeded by (seed, split, source, clip, render), so a shard's records do not depend
+on which shards were built before.
+"""
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from anylift_jax import skeleton
+from anylift_jax.data import cameras, mocap, render2d, store
+from anylift_jax.data import normalize as nz
+
+SPLITS = {"train": mocap.TRAIN, "heldout": mocap.HELDOUT}
+
+
+def load_config(path):
+    """`get_config()` of a config file."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    if spec is None:
+        raise FileNotFoundError(f"{path}: not a Python config file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def _rng(d, split, source, clip, render, stream):
+    return np.random.default_rng([d.seed, list(SPLITS).index(split), source, clip, render, stream])
+
+
+def _record(name, kp3d, views, is_proj=None):
+    """Store record from rendered archive dicts (one per view) of the motion kp3d (T, K, 3)."""
+    scores = np.stack([v["scores"] for v in views], 1)
+    keypoints = np.stack([v["keypoints"] for v in views], 1)
+    T = len(kp3d)
+    record = {
+        "name": name,
+        "keypoints": np.where(scores[..., None] > 0, keypoints, 0.0).astype(np.float32),
+        "scores": scores,
+        "intrinsics": np.stack([np.broadcast_to(v["intrinsics"], (T, 3, 3)) for v in views], 1),
+        "w2c": np.stack([cameras.invert_rigid(v["cam_c2w"]) for v in views], 1).astype(np.float32),
+        "kp3d": kp3d.astype(np.float32),
+    }
+    if is_proj is not None:
+        record["is_proj"] = np.float32(is_proj)
+    return record
+
+
+class Builder:
+    """Renders the records of one split of one config; every method is deterministic."""
+
+    def __init__(self, config, split):
+        self.d = config.data
+        self.split = split
+        self.clips = SPLITS[split]
+        self.motions = {c: mocap.load_shipped(c) for c in self.clips}
+        self.noise = render2d.NoiseConfig(**self.d.noise)
+
+    def camera(self, c, r):
+        """The moving camera (w2c (T, 4, 4), K (3, 3)) of render r of clip index c."""
+        rng = _rng(self.d, self.split, 0, c, r, 0)
+        K = cameras.sample_intrinsics(rng, *self.d.image_size, self.d.fov_range)
+        return cameras.sample_trajectory(rng, self.motions[self.clips[c]], self.d.camera), K
+
+    def render(self, kp3d, w2c, K, rng, noise):
+        return render2d.render_clip(kp3d, w2c, K, self.d.image_size, rng, noise)
+
+    def global_records(self, c, r):
+        kp3d = self.motions[self.clips[c]]
+        w2c, K = self.camera(c, r)
+        view = self.render(kp3d, w2c, K, _rng(self.d, self.split, 0, c, r, 1), self.noise)
+        return [_record(f"{self.clips[c]}/global/{r}", kp3d, [view], is_proj=0.0)]
+
+    def proj_records(self, c, r):
+        rng = _rng(self.d, self.split, 1, c, r, 0)
+        local = nz.recenter(self.motions[self.clips[c]])
+        T = len(local)
+        if rng.random() < self.d.proj_archive_prob:
+            c2, r2 = int(rng.integers(len(self.clips))), int(rng.integers(self.d.renders_per_clip))
+            w2c, K = self.camera(c2, r2)
+            w2c = nz.subject_relative(w2c, skeleton.mid_hip(self.motions[self.clips[c2]]))
+            # a random stretch of the other clip's trajectory, held still past its end
+            start = int(rng.integers(max(len(w2c) - T, 0) + 1))
+            w2c = w2c[np.minimum(start + np.arange(T), len(w2c) - 1)]
+        else:
+            trajs = nz.predefined_trajectories(local)
+            w2c = trajs[list(trajs)[int(rng.integers(len(trajs)))]]
+            K = cameras.sample_intrinsics(rng, *self.d.image_size, self.d.fov_range)
+        view = self.render(local, w2c, K, rng, render2d.CLEAN)
+        return [_record(f"{self.clips[c]}/proj/{r}", local, [view], is_proj=1.0)]
+
+    def multiview_records(self, c, r):
+        """Windows of `window` frames every `window_stride` frames of render r of clip c, each seen
+        by the moving camera and by its own ring through the camera at the window's first frame
+        (the model's frame 0), so the loader never crops these records."""
+        kp3d = self.motions[self.clips[c]]
+        w2c, K = self.camera(c, r)
+        rng = _rng(self.d, self.split, 2, c, r, 1)
+        T = self.d.window
+        records = []
+        for start in range(0, max(len(kp3d) - T, 0) + 1, self.d.window_stride):
+            kp, cam = kp3d[start:start + T], w2c[start:start + T]
+            pelvis0 = skeleton.mid_hip(kp[0])
+            eye = nz.camera_centers(cam[0])
+            offset = eye[:2] - pelvis0[:2]
+            ring = cameras.ring(self.d.views, pelvis0, np.linalg.norm(offset), eye[2],
+                                np.arctan2(offset[1], offset[0]))
+            trajs = [cam] + [np.broadcast_to(ring[v], cam.shape) for v in range(1, self.d.views)]
+            views = [self.render(kp, t, K, rng, self.noise) for t in trajs]
+            records.append(_record(f"{self.clips[c]}/multiview/{r}/{start}", kp, views))
+        return records
+
+    def sources(self):
+        """{source name: (records of (clip, render) function, renders per clip)}."""
+        if self.d.kind == "single_view":
+            return {"global": (self.global_records, self.d.renders_per_clip),
+                    "proj": (self.proj_records, self.d.proj_per_clip)}
+        return {"multiview": (self.multiview_records, self.d.renders_per_clip)}
+
+
+def build(config, out, progress=True):
+    """Build every split and source of `config` under `out`; returns {"split/source": index}."""
+    summary = {}
+    for split in SPLITS:
+        builder = Builder(config, split)
+        for source, (make, per_clip) in builder.sources().items():
+            jobs = [(c, r) for c in range(len(builder.clips)) for r in range(per_clip)]
+            n = config.data.renders_per_shard
+            num_shards = -(-len(jobs) // n)
+            bar = (lambda it, s=f"{split}/{source}": tqdm(it, desc=s, unit="shard")) if progress else None
+            summary[f"{split}/{source}"] = store.write_store(
+                Path(out) / split / source, num_shards,
+                lambda i: [rec for c, r in jobs[i * n:(i + 1) * n] for rec in make(c, r)],
+                metadata={"config": json.loads(config.to_json()), "clips": list(builder.clips)},
+                progress=bar)
+    return summary
+
+
+def format_summary(summary):
+    rows = [f"{'store':<20} {'records':>7} {'frames':>8} {'views':>5} {'MB':>8}"]
+    for name, index in summary.items():
+        views = index["schema"]["keypoints"]["shape"][0]
+        rows.append(f"{name:<20} {sum(index['records_per_shard']):>7} {index['frames']:>8} "
+                    f"{views:>5} {index['bytes'] / 2**20:>8.2f}")
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="configs/data/<x>.py")
+    parser.add_argument("--out", required=True, help="store directory (config.data.root)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    print(format_summary(build(load_config(args.config), args.out)))
+
+
+if __name__ == "__main__":
+    main()
