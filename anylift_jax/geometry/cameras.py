@@ -90,15 +90,22 @@ def backproject(pix, depth, K, c2w):
     return transform(c2w, pc)
 
 
+def extrinsics_features(rel, scale=1.0):
+    """Relative extrinsics (…, 4, 4) -> (…, 12): the top 3x4 block [R | t/scale], row-major.
+
+    Dividing translations by `scale` ((…) broadcastable without the last axis, e.g. the frame-0
+    camera-to-subject distance) keeps the condition free of the unknown metric scale of SLAM cameras.
+    """
+    scale = jnp.asarray(scale, rel.dtype)[..., None, None]
+    top = jnp.concatenate([rel[..., :3, :3], rel[..., :3, 3:] / scale], -1)
+    return top.reshape(top.shape[:-2] + (12,))
+
+
 def trajectory_features(w2c, scale=1.0):
     """The paper's camera-trajectory condition C (Sec. 2.1): (…, T, 4, 4) -> (…, T, 12).
 
     Each frame's extrinsics are normalised by removing the frame-0 transform, C_t = E_t E_0⁻¹, so
-    C_0 = I; the top 3x4 block [R | t] is flattened row-major. Translations are divided by `scale`
-    ((…) broadcastable, e.g. the frame-0 camera-to-subject distance) so that the condition does not
-    depend on the unknown metric scale of SLAM cameras.
+    C_0 = I; `scale` (…) divides the translations (see `extrinsics_features`).
     """
     rel = w2c @ invert_rigid(w2c[..., :1, :, :])
-    scale = jnp.asarray(scale, rel.dtype)[..., None, None, None]
-    rel = jnp.concatenate([rel[..., :3, :3], rel[..., :3, 3:] / scale], -1)
-    return rel.reshape(rel.shape[:-2] + (12,))
+    return extrinsics_features(rel, jnp.asarray(scale)[..., None])

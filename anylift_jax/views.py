@@ -1,0 +1,61 @@
+"""The virtual camera ring shared by Stage-1 SDS, Stage-2 data and lifting (docs/design.md).
+
+View 0 is the input (possibly moving) camera; views 1..V-1 are static cameras on a horizontal
+circle around the subject's frame-0 pelvis P, at the input camera's frame-0 distance and height,
+evenly spaced in azimuth and looking at P. Model space of every ring view is the pixel space of
+the virtual intrinsics A_v = diag(s₀, s₀, 1).
+"""
+import chex
+import jax.numpy as jnp
+
+from anylift_jax.geometry import cameras, epipolar
+
+# Person-height prior (metres) that turns the input's 2D size into a camera distance at lifting.
+PERSON_HEIGHT = 1.6
+
+
+def ring_cameras(w2c_in, pelvis0, num_views):
+    """Input trajectory (T, 4, 4) and frame-0 pelvis (3,) -> all views' w2c (V, T, 4, 4).
+
+    World is Z up. The ring keeps the input camera's frame-0 horizontal distance and height
+    relative to P; view v sits at azimuth +v·360°/V from the input camera.
+    """
+    chex.assert_rank(w2c_in, 3)
+    chex.assert_shape(pelvis0, (3,))
+    T = w2c_in.shape[0]
+    eye0 = cameras.invert_rigid(w2c_in[0])[:3, 3]
+    offset = eye0 - pelvis0
+    radius = jnp.linalg.norm(offset[:2])
+    az0 = jnp.arctan2(offset[1], offset[0])
+    az = az0 + 2.0 * jnp.pi * jnp.arange(1, num_views) / num_views
+    eyes = jnp.stack([pelvis0[0] + radius * jnp.cos(az), pelvis0[1] + radius * jnp.sin(az),
+                      jnp.full_like(az, eye0[2])], -1)
+    ring = cameras.look_at(eyes, jnp.broadcast_to(pelvis0, eyes.shape))
+    ring = jnp.broadcast_to(ring[:, None], (num_views - 1, T, 4, 4))
+    return jnp.concatenate([w2c_in[None], ring], 0)
+
+
+def ring_intrinsics(scale0, center0, num_views):
+    """(V, 3, 3) model intrinsics: the input view's own A₀, then diag(s₀, s₀, 1) for the ring."""
+    a0 = epipolar.affine_intrinsics(scale0, center0)
+    ring = epipolar.affine_intrinsics(jnp.full((num_views - 1,), scale0), jnp.zeros((num_views - 1, 2)))
+    return jnp.concatenate([a0[None], ring], 0)
+
+
+def estimate_pelvis0(w2c0, scale0, center0, height=PERSON_HEIGHT):
+    """Frame-0 pelvis estimate (3,) and camera distance d₀ from the input view alone.
+
+    The frame-0 bounding box is 1/s₀ ray units tall, so a person of `height` metres stands at
+    depth ≈ height · s₀ along the mid-hip ray c₀.
+    """
+    depth = height * scale0
+    ray = jnp.concatenate([center0, jnp.ones((1,))])
+    point_cam = ray * depth
+    pelvis = cameras.transform(cameras.invert_rigid(w2c0), point_cam[None])[0]
+    return pelvis, jnp.linalg.norm(point_cam)
+
+
+def camera_features(w2c_views, distance):
+    """(V, T, 4, 4) -> (V, T, 12): each view relative to the input camera's frame 0, / distance."""
+    rel = w2c_views @ cameras.invert_rigid(w2c_views[0, 0])
+    return cameras.extrinsics_features(rel, distance)
