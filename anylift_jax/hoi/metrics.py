@@ -1,0 +1,65 @@
+"""HOI metrics (Sec. 3.2: "accurate contact and minimal penetration"), world frame Z up, floor
+z = 0, metres in, millimetres out (degrees and % where named).
+
+Object poses are (rot6d (…, T, 6), transl (…, T, 3), scale (…)) in the convention of
+`hoi.objects` (x = s R p + t); `category` is an `ObjectCategory`. Distances to the object are
+to its posed mesh surface, computed in the canonical frame and multiplied by the scale.
+"""
+import chex
+import jax.numpy as jnp
+
+from anylift_jax import skeleton
+from anylift_jax.geometry.rotations import geodesic_angle, rot6d_to_matrix
+from anylift_jax.hoi.objects import surface_distance, to_canonical, to_world, winding_number
+
+M_TO_MM = 1000.0
+WRISTS = (skeleton.INDEX["l_wrist"], skeleton.INDEX["r_wrist"])
+
+
+def distance_to_object(points, pose, category):
+    """Distance (…, T, N) in metres from world points (…, T, N, 3) to the posed mesh surface, and
+    the points' winding numbers (…, T, N) (> ½ inside the object)."""
+    rot6d, transl, scale = pose
+    s = jnp.asarray(scale)[..., None]
+    local = to_canonical(points, rot6d, transl, s)
+    tri = jnp.asarray(category.triangles)
+    return surface_distance(local, tri) * s[..., None], winding_number(local, tri)
+
+
+def contact_distance(kp3d, pose, category, contact):
+    """Hand–object contact distance: per frame the distance from the nearer wrist to the object
+    surface, averaged over contact frames. kp3d (…, T, 17, 3), contact (…, T) {0, 1} -> (…,) mm
+    (NaN without contact frames)."""
+    chex.assert_shape(kp3d, (..., skeleton.NUM_JOINTS, 3))
+    d, _ = distance_to_object(kp3d[..., WRISTS, :], pose, category)
+    per_frame = jnp.min(d, -1) * M_TO_MM
+    c = jnp.asarray(contact, per_frame.dtype)
+    return jnp.sum(per_frame * c, -1) / jnp.sum(c, -1)
+
+
+def ground_penetration(pose, category):
+    """Depth of the object's lowest mesh vertex below the floor z = 0, per frame: (…, T) mm, 0
+    when the object is on or above the floor."""
+    rot6d, transl, scale = pose
+    v = to_world(jnp.asarray(category.vertices), rot6d, transl, jnp.asarray(scale)[..., None])
+    return jnp.maximum(-jnp.min(v[..., 2], -1), 0.0) * M_TO_MM
+
+
+def body_penetration(kp3d, pose, category):
+    """Coarse body–object penetration: per frame the largest depth (distance to the surface) of a
+    body keypoint inside the object mesh (winding number > ½). kp3d (…, T, 17, 3) -> (…, T) mm.
+    Keypoints are joint centres, not the skin, so this underestimates true mesh penetration."""
+    chex.assert_shape(kp3d, (..., skeleton.NUM_JOINTS, 3))
+    d, w = distance_to_object(kp3d, pose, category)
+    return jnp.max(jnp.where(w > 0.5, d, 0.0), -1) * M_TO_MM
+
+
+def pose_error(pred, truth):
+    """Object pose error of pred against truth poses: per-frame rotation geodesic angle (…, T)
+    degrees and translation error (…, T) mm, and the relative scale error (…,) in %."""
+    (r6, t, s), (r6_gt, t_gt, s_gt) = pred, truth
+    chex.assert_equal_shape([r6, r6_gt])
+    chex.assert_equal_shape([t, t_gt])
+    rot = jnp.rad2deg(geodesic_angle(rot6d_to_matrix(r6), rot6d_to_matrix(r6_gt)))
+    trans = jnp.linalg.norm(t - t_gt, axis=-1) * M_TO_MM
+    return rot, trans, jnp.abs(jnp.asarray(s) / jnp.asarray(s_gt) - 1.0) * 100.0
