@@ -265,6 +265,30 @@ def restore_latest(manager, state, data_iter):
     return restored["state"], data_iter
 
 
+CONFIG_FILE = "config.json"
+
+
+def load_model(workdir):
+    """(config, graphdef, rest, ema_params) of the newest checkpoint in a training workdir.
+
+    Used by Stage-1 synthesis and lifting; the EMA parameters are the ones to sample with.
+    """
+    path = os.path.join(os.path.abspath(workdir), CONFIG_FILE)
+    try:
+        with open(path) as f:
+            config = ml_collections.ConfigDict(json.load(f))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a training workdir with a readable {CONFIG_FILE} ({e})") from e
+    mesh = sharding.make_mesh()
+    graphdef, rest, state, _ = init_state(config, mesh)
+    manager = checkpoint_manager(config, workdir)
+    if manager.latest_step() is None:
+        raise ValueError(f"{workdir}: no checkpoint under {workdir}/checkpoints")
+    restored = manager.restore(manager.latest_step(), args=ocp.args.Composite(state=ocp.args.StandardRestore(state)))
+    manager.close()
+    return config, graphdef, rest, restored["state"]["ema"]
+
+
 # ------------------------------------------------------------------------------------------- loop
 def train(config, workdir, *, stop_at=None):
     """Train until `config.train.num_steps` (or `stop_at`, to simulate an interruption); returns the state."""
@@ -276,6 +300,9 @@ def train(config, workdir, *, stop_at=None):
     step_fn = make_train_step(config, graphdef, rest, tx, mesh)
     start, stop = int(state["step"]), min(config.train.num_steps, stop_at or config.train.num_steps)
     log_path = os.path.join(workdir, "metrics.jsonl")
+    if jax.process_index() == 0:  # the model's recipe, for `load_model`
+        with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
+            f.write(config.to_json_best_effort(indent=2))
     bar = tqdm.tqdm(range(start, stop), initial=start, total=stop, disable=jax.process_index() != 0)
     t_last, s_last = time.perf_counter(), start
     for step in bar:

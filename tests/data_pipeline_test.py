@@ -16,9 +16,9 @@ IDENTITY = np.eye(4)[:3].ravel()
 
 def _config(name, root):
     c = build.load_config(f"configs/data/{name}.py")
-    c.batch_size = B
+    c.data.batch_size = B
     d = c.data
-    d.root, d.window, d.renders_per_clip, d.renders_per_shard = str(root), T, 2, 3
+    d.root, d.num_frames, d.renders_per_clip, d.renders_per_shard = str(root), T, 2, 3
     if d.kind == "single_view":
         d.proj_per_clip = 2
     return c
@@ -35,7 +35,8 @@ def stores(tmp_path_factory):
 
 
 def _take(config, n, seed=0, **kw):
-    it, spec = pipeline.make_iterator(config, split="train", seed=seed, process_index=kw.get("pi", 0),
+    spec = pipeline.batch_spec(config)
+    it = pipeline.make_iterator(config, split="train", seed=seed, process_index=kw.get("pi", 0),
                                       process_count=kw.get("pc", 1))
     return [next(it) for _ in range(n)], spec
 
@@ -151,12 +152,12 @@ def test_deterministic_per_seed(stores):
 
 def test_checkpoint_restore_gives_same_next_batch(stores):
     c = stores["single_view"]
-    it, _ = pipeline.make_iterator(c, split="train", seed=1, process_index=0, process_count=1)
+    it = pipeline.make_iterator(c, split="train", seed=1, process_index=0, process_count=1)
     for _ in range(2):
         next(it)
     state = it.get_state()
     want = next(it)
-    it2, _ = pipeline.make_iterator(c, split="train", seed=1, process_index=0, process_count=1)
+    it2 = pipeline.make_iterator(c, split="train", seed=1, process_index=0, process_count=1)
     it2.set_state(state)
     got = next(it2)
     for k in want:

@@ -15,7 +15,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"
 
 
 def throughput(config, batches, warmup=3):
-    it, _ = pipeline.make_iterator(config, split="train", seed=0, process_index=0, process_count=1)
+    it = pipeline.make_iterator(config, split="train", seed=0, process_index=0, process_count=1)
     for _ in range(warmup):
         next(it)
     start = time.perf_counter()
@@ -39,5 +39,5 @@ def main(argv):
         d = config.data
         views = 1 if d.kind == "single_view" else d.views
         rate = throughput(config, args.batches)
-        print(f"{name}: batch {config.batch_size} x views {views} x T {d.window}, "
+        print(f"{name}: batch {d.batch_size} x views {views} x T {d.num_frames}, "
               f"workers {args.workers}: {rate:.1f} batches/s")

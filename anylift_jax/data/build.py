@@ -111,7 +111,7 @@ class Builder:
         kp3d = self.motions[self.clips[c]]
         w2c, K = self.camera(c, r)
         rng = _rng(self.d, self.split, 2, c, r, 1)
-        T = self.d.window
+        T = self.d.num_frames
         records = []
         for start in range(0, max(len(kp3d) - T, 0) + 1, self.d.window_stride):
             kp, cam = kp3d[start:start + T], w2c[start:start + T]

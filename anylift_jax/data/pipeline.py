@@ -5,7 +5,7 @@ Per host: records of each source (`store.StoreSource`) are split across hosts by
 single-view data, mixed with the local-projection source X^proj at `config.data.proj_ratio`. Each
 record then gets (seeded per element, so batches are a function of seed and position only):
 
-1. a window of T = `config.data.window` frames: a random crop of longer clips, shorter clips padded
+1. a window of T = `config.data.num_frames` frames: a random crop of longer clips, shorter clips padded
    by repeating their last frame, `mask` = 0 on padding;
 2. model-space normalisation from the window's first frame (`normalize.normalize`), camera
    features with d0 = the frame-0 camera-to-mid-hip distance (`normalize.camera_condition`);
@@ -17,8 +17,8 @@ record then gets (seeded per element, so batches are a function of seed and posi
    `x0` and `lines` are 0 wherever `joint_mask` is 0, everything is 0 on padding.
 
 All of this is numpy (no jax in workers, which would claim the accelerator). Batches are dicts of
-float32 arrays with the per-host batch size `config.batch_size // process_count`; `batch_spec`
-gives the *global* shapes (B = `config.batch_size`) for building global arrays.
+float32 arrays with the per-host batch size `config.data.batch_size // process_count`; `batch_spec`
+gives the *global* shapes (B = `config.data.batch_size`) for building global arrays.
 """
 import dataclasses
 import functools
@@ -161,7 +161,7 @@ def multi_view_batch(b):
 
 def batch_spec(config):
     """Global batch shapes: dict of jax.ShapeDtypeStruct (all float32)."""
-    d, B, T, K = config.data, config.batch_size, config.data.window, skeleton.NUM_JOINTS
+    d, B, T, K = config.data, config.data.batch_size, config.data.num_frames, skeleton.NUM_JOINTS
     if d.kind == "single_view":
         shapes = {"x0": (B, T, K, 2), "cam": (B, T, 12), "lines": (B, T, K, 3), "mask": (B, T),
                   "joint_mask": (B, T, K), "is_proj": (B,)}
@@ -220,21 +220,21 @@ def make_dataset(config, *, split, seed, process_index=0, process_count=1):
     d = config.data
     if d.kind not in KINDS:
         raise ValueError(f"config.data.kind: expected one of {KINDS}, got {d.kind!r}")
-    if config.batch_size % process_count:
-        raise ValueError(f"config.batch_size {config.batch_size} is not divisible by "
+    if d.batch_size % process_count:
+        raise ValueError(f"config.data.batch_size {d.batch_size} is not divisible by "
                          f"{process_count} processes")
     root = Path(d.root) / split
     sources = [_source(root / name, seed + i, process_index, process_count)
                for i, name in enumerate(SOURCES[d.kind])]
     # line partners are single-view settings; multi-view configs do not define them
-    aug = Augment(window=d.window, ring_views=d.views, ring_partner_prob=d.get("ring_partner_prob", 0.0),
+    aug = Augment(window=d.num_frames, ring_views=d.views, ring_partner_prob=d.get("ring_partner_prob", 0.0),
                   epipole_range=d.get("epipole_range", 0.0), occlusion_prob=d.occlusion_prob)
     if d.kind == "single_view":
         ds = grain.MapDataset.mix(sources, [1.0 - d.proj_ratio, d.proj_ratio])
     else:
         ds = sources[0]
     ds = ds.random_map(functools.partial(window_example, aug=aug), seed=seed)
-    ds = ds.batch(config.batch_size // process_count, drop_remainder=True)
+    ds = ds.batch(d.batch_size // process_count, drop_remainder=True)
     ds = ds.map(single_view_batch if d.kind == "single_view" else multi_view_batch)
     ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=d.num_threads,
                                               prefetch_buffer_size=d.prefetch_batches))
@@ -247,9 +247,9 @@ def make_dataset(config, *, split, seed, process_index=0, process_count=1):
 
 
 def make_iterator(config, *, split="train", seed, process_index=None, process_count=None):
-    """(iterator, batch_spec): the trainer's entry point.
+    """The trainer's entry point (`train.DATA_SOURCES['pipeline']`): this host's batch iterator.
 
-    config: ml_collections.ConfigDict with `batch_size` and the `data` fields of configs/data/*.py.
+    config: ml_collections.ConfigDict with the `data` fields of configs/data/*.py.
     split: a sub-directory of `config.data.root` ("train" or "heldout"). The iterator is a grain
     DatasetIterator of per-host batches (dicts of float32 numpy arrays); its `get_state()` /
     `set_state()` (or grain.checkpoint with orbax) checkpoint and restore the position exactly.
@@ -259,4 +259,4 @@ def make_iterator(config, *, split="train", seed, process_index=None, process_co
     process_count = jax.process_count() if process_count is None else process_count
     ds = make_dataset(config, split=split, seed=seed, process_index=process_index,
                       process_count=process_count)
-    return iter(ds), batch_spec(config)
+    return iter(ds)

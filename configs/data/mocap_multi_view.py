@@ -11,12 +11,13 @@ import ml_collections
 
 def get_config():
     config = ml_collections.ConfigDict()
-    config.batch_size = 32  # global batch; each of P hosts yields batch_size / P
 
     d = config.data = ml_collections.ConfigDict()
     d.kind = "multi_view"
     d.root = "data/mocap_multi_view"  # store written by build --out; holds <split>/multiview/
-    d.window = 120  # T frames per window (30 fps)
+    d.name = "pipeline"  # train.DATA_SOURCES key
+    d.batch_size = 32  # global batch; each of P hosts yields batch_size / P
+    d.num_frames = 120  # T frames per window (30 fps)
     d.views = 4  # V, view 0 the input view
 
     # build
@@ -26,7 +27,7 @@ def get_config():
     d.fov_range = (40.0, 75.0)
     d.noise = ml_collections.ConfigDict(dict(sigma=0.0, score_width=0.05, dropout=0.0, swap=0.0))
     d.renders_per_clip = 16  # moving-camera renders of each clip
-    d.window_stride = 30  # records are windows of `window` frames starting every window_stride
+    d.window_stride = 30  # records are windows of `num_frames` frames starting every window_stride
     #                       frames, each with its own ring at its first frame (never cropped)
     d.renders_per_shard = 32  # (clip, render) renders per store shard
 

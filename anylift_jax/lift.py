@@ -1,0 +1,225 @@
+"""Batch lifting of keypoint archives to world-grounded 3D (Sec. 2.2, "Inference on Real-World Videos").
+
+`python -m anylift_jax.lift --config configs/lift/<x>.py --input ARCHIVE --output OUT [--checkpoint DIR]`
+
+Per clip: cut into model-length windows (overlapping, blended), normalise each window's input
+view to model space, place the virtual ring (docs/design.md), sample the other views with the
+Stage-2 model (DDIM, input view inpainted), triangulate all views into the input world frame,
+fit the body model and write `<clip>.npz` per docs/keypoint-archive.md.
+"""
+import argparse
+import dataclasses
+import os
+import sys
+import time
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tqdm
+
+from anylift_jax import sharding, skeleton, views
+from anylift_jax.data.normalize import compose, decompose, normalize
+from anylift_jax.geometry import triangulate as tri
+from anylift_jax.io import archive
+
+
+# The Stage-2 model the package ships (trained by the command in docs/results.md).
+SHIPPED_MODEL = os.path.join(os.path.dirname(__file__), "assets", "models", "stage2_tiny")
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """One model-length window of a clip, ready for the network (numpy, model space)."""
+    clip: int          # index of the clip in the batch being lifted
+    frames: np.ndarray  # (T,) source frame indices (padding repeats the last frame)
+    x: np.ndarray       # (T, K, 2) decomposed model-space input view
+    valid: np.ndarray   # (T, K) observed keypoints (score above threshold, real frames)
+    mask: np.ndarray    # (T,) real frames
+    w2c: np.ndarray     # (T, 4, 4)
+    scale: np.ndarray   # () s₀
+    center: np.ndarray  # (2,) c₀
+
+
+def window_starts(num_frames, length, overlap):
+    """Start indices covering [0, num_frames) with windows of `length` overlapping by ≥ `overlap`."""
+    if num_frames <= length:
+        return [0]
+    stride = length - overlap
+    starts = list(range(0, num_frames - length, stride)) + [num_frames - length]
+    return sorted(set(starts))
+
+
+def make_windows(clip_index, clip, length, overlap, score_threshold):
+    """Cut one `archive.Clip` into `Window`s; short clips are padded (mask 0)."""
+    T = clip.keypoints.shape[0]
+    w2c = np.linalg.inv(clip.cam_c2w).astype(np.float32)
+    out = []
+    for start in window_starts(T, length, overlap):
+        idx = np.arange(start, start + length)
+        mask = (idx < T).astype(np.float32)
+        idx = np.minimum(idx, T - 1)
+        valid = (clip.scores[idx] > score_threshold) & (mask[:, None] > 0)
+        x, params = normalize(clip.keypoints[idx], clip.intrinsics[idx], valid)
+        out.append(Window(clip_index, idx, decompose(x).astype(np.float32), valid.astype(np.float32), mask,
+                          w2c[idx], np.float32(params.scale), params.center.astype(np.float32)))
+    return out
+
+
+def blend_weights(length, overlap):
+    """(length,) cross-fade weights: ramps over the first and last `overlap` frames of a window."""
+    t = np.arange(length, dtype=np.float32)
+    return np.clip(np.minimum(t + 1, length - t) / (overlap + 1), 1e-3, 1.0)
+
+
+def make_lift_fn(config, graphdef, rest, mesh, view_weight):
+    """Jitted `fn(params, batch of windows, key) -> (kp3d (B, T, K, 3), views (B, V, T, K, 2))`.
+
+    config: the model's training config. view_weight: triangulation weight of the generated views
+    relative to a detected input keypoint of confidence 1. The batch axis of the windows is
+    sharded over the mesh's 'data' axis.
+    """
+    from anylift_jax import train  # noqa: PLC0415  (train imports the data stack; lifting needs it only here)
+
+    num_views = config.model.num_views
+
+    def geometry(x, w2c, scale, center):
+        pelvis0, d0 = views.estimate_pelvis0(w2c[0], scale, center)
+        w2c_v = views.ring_cameras(w2c, pelvis0, num_views)
+        return w2c_v, views.ring_intrinsics(scale, center, num_views), views.camera_features(w2c_v, d0)
+
+    def fn(params, w, key):
+        B, T, K, _ = w["x"].shape
+        w2c_v, A, cam = jax.vmap(geometry)(w["x"], w["w2c"], w["scale"], w["center"])
+        x0 = jnp.zeros((B, num_views, T, K, 2)).at[:, 0].set(w["x"])
+        joint_mask = jnp.ones((B, num_views, T, K)).at[:, 0].set(w["valid"])
+        batch = {"x0": x0, "cam": cam, "mask": w["mask"], "joint_mask": joint_mask}
+        xg = compose(train.sample(config, graphdef, rest, params, batch, key))
+        weights = jnp.concatenate(
+            [w["valid"][:, :, None], jnp.full((B, T, num_views - 1, K), view_weight)], 2)
+        kp3d = tri.triangulate(xg.swapaxes(1, 2), jnp.broadcast_to(A[:, None], (B, T, num_views, 3, 3)),
+                               w2c_v.swapaxes(1, 2), weights)
+        chex.assert_shape(kp3d, (B, T, K, 3))
+        return kp3d, xg
+
+    data = sharding.data_sharded(mesh)
+    repl = sharding.replicated(mesh)
+    return jax.jit(fn, in_shardings=(repl, data, repl), out_shardings=(data, data))
+
+
+def lift_keypoints(clips, lift_fn, params, length, lc, mesh, key):
+    """World keypoints (T, K, 3) of each clip: windows of `length` batched across clips, blended back.
+
+    lc: the `lift` section of the lifting config.
+    """
+    windows = [w for i, c in enumerate(clips) for w in make_windows(i, c, length, lc.overlap, lc.score_threshold)]
+    batch = -(-lc.batch_size // mesh.size) * mesh.size  # a multiple of the devices
+    acc = [np.zeros(c.keypoints.shape[:1] + (skeleton.NUM_JOINTS, 3), np.float64) for c in clips]
+    wsum = [np.zeros(c.keypoints.shape[:1], np.float64) for c in clips]
+    ramp = blend_weights(length, lc.overlap)
+    for start in range(0, len(windows), batch):
+        chunk = windows[start:start + batch]
+        chunk = chunk + [chunk[-1]] * (batch - len(chunk))  # fixed batch shape: one compilation
+        arrays = {f: np.stack([getattr(w, f) for w in chunk]) for f in ("x", "valid", "mask", "w2c", "scale", "center")}
+        kp3d, _ = lift_fn(params, arrays, jax.random.fold_in(key, start))
+        kp3d = np.asarray(jax.device_get(kp3d))
+        for w, k in zip(windows[start:start + batch], kp3d):
+            real = w.mask > 0
+            wt = (ramp * w.mask)[real]
+            np.add.at(acc[w.clip], w.frames[real], k[real] * wt[:, None, None])
+            np.add.at(wsum[w.clip], w.frames[real], wt)
+    return [(a / s[:, None, None]).astype(np.float32) for a, s in zip(acc, wsum)]
+
+
+def fit_bodies(body, kp3d_list, conf_list, bucket):
+    """Fit the body model to each clip's world keypoints; returns [(keypoints (T, 17, 3), arrays)].
+
+    Clips are padded (weight 0) to a multiple of `bucket` frames so that few shapes compile.
+    """
+    from anylift_jax.body import fit  # noqa: PLC0415  (keeps `--help` fast)
+
+    out = []
+    for kp, conf in zip(kp3d_list, conf_list):
+        T = kp.shape[0]
+        Tp = -(-T // bucket) * bucket
+        target = np.concatenate([kp, np.repeat(kp[-1:], Tp - T, 0)])[None]
+        weights = np.concatenate([conf, np.zeros((Tp - T,) + conf.shape[1:], np.float32)])[None]
+        res = fit.fit3d(body, jnp.asarray(target), jnp.asarray(weights))
+        params = jax.tree.map(lambda a: np.asarray(a[0]), res["params"])
+        params = {k: (v if k == "shape" else v[:T]) for k, v in params.items()}
+        out.append((np.asarray(res["keypoints"][0, :T]), body.output_arrays(params)))
+    return out
+
+
+def lift_archive(config, model, input_dir, output_dir, *, progress=True):
+    """Lift every clip of an archive folder into `output_dir`; returns {done, skipped, failed}.
+
+    Resumable: clips whose output exists and validates are skipped. Clips are split across
+    processes (`clips[process_index::process_count]`) so hosts write disjoint outputs. A clip that
+    fails is reported (file and reason) and skipped; nothing partial is written.
+    """
+    from anylift_jax.body import model as body_model  # noqa: PLC0415
+
+    cfg, graphdef, rest, params = model
+    mesh = sharding.make_mesh()
+    output_dir = os.fspath(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    clips, errors = archive.read_archive(input_dir)
+    failed = [(os.fspath(p), e) for p, e in errors]
+    clips = clips[jax.process_index()::jax.process_count()]
+    todo, skipped = [], 0
+    for c in clips:
+        path = os.path.join(output_dir, f"{c.clip_id}.npz")
+        try:
+            archive.validate_output(path)
+            skipped += 1
+        except archive.ArchiveError:
+            todo.append(c)
+    lift_fn = make_lift_fn(cfg, graphdef, rest, mesh, config.lift.generated_view_weight)
+    body = body_model.get_body_model(config.body.name, config.body.path)
+    key = jax.random.key(config.seed)
+    done = 0
+    bar = tqdm.tqdm(total=len(todo), unit="clip", disable=not progress or jax.process_index() != 0)
+    t0 = time.perf_counter()
+    for start in range(0, len(todo), config.lift.clips_per_batch):
+        group = todo[start:start + config.lift.clips_per_batch]
+        kp3d = lift_keypoints(group, lift_fn, params, cfg.data.num_frames, config.lift, mesh, jax.random.fold_in(key, start))
+        conf = [np.ones(k.shape[:2], np.float32) for k in kp3d]
+        fitted = fit_bodies(body, kp3d, conf, config.lift.fit_bucket) if config.lift.fit_body else None
+        for i, c in enumerate(group):
+            out = {"keypoints3d": kp3d[i], "body_model": np.str_("none")}
+            if fitted is not None:
+                out = {"keypoints3d": fitted[i][0], "body_model": np.str_(body.name), **fitted[i][1]}
+            try:
+                archive.write_output(os.path.join(output_dir, f"{c.clip_id}.npz"), out)
+                done += 1
+            except archive.ArchiveError as e:
+                failed.append((c.clip_id, str(e)))
+        bar.update(len(group))
+        bar.set_postfix(clips_per_s=f"{(done + len(failed)) / (time.perf_counter() - t0):.2f}")
+    bar.close()
+    return {"done": done, "skipped": skipped, "failed": failed}
+
+
+def main(argv=None):
+    from anylift_jax import train  # noqa: PLC0415
+    from anylift_jax.data.build import load_config  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=os.path.join(os.path.dirname(__file__), "..", "configs", "lift", "default.py"))
+    parser.add_argument("--input", required=True, help="keypoint archive folder (docs/keypoint-archive.md)")
+    parser.add_argument("--output", required=True, help="folder for <clip>.npz outputs")
+    parser.add_argument("--checkpoint", default=None, help="trained Stage-2 model (default: the shipped one)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    model = train.load_model(args.checkpoint or SHIPPED_MODEL)
+    summary = lift_archive(config, model, args.input, args.output)
+    for name, reason in summary["failed"]:
+        print(f"failed: {name}: {reason}", file=sys.stderr)
+    print(f"done {summary['done']}, skipped {summary['skipped']}, failed {len(summary['failed'])}")
+    return 1 if summary["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Batch lifting with the shipped Stage-2 model: `python -m anylift_jax.lift --input A --output O`."""
+import ml_collections
+
+
+def get_config(arg=None):
+    del arg
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.lift = dict(
+        batch_size=8,  # windows per network batch (rounded up to a multiple of the devices)
+        clips_per_batch=16,  # clips lifted (and body-fitted) together
+        overlap=16,  # frames shared by consecutive windows of long clips, cross-faded
+        score_threshold=0.3,  # detector confidence below which a keypoint counts as missing
+        generated_view_weight=1.0,  # triangulation weight of a generated view's keypoint
+        fit_body=True,  # fit the body model and output its keypoints and parameters
+        fit_bucket=64,  # clips are padded to a multiple of this many frames for the fit
+    )
+    c.body = dict(name="anny", path=None)  # 'smpl' with path=<your SMPL .pkl/.npz>
+    return ml_collections.ConfigDict(c)
