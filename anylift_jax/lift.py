@@ -212,6 +212,7 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="folder for <clip>.npz outputs")
     parser.add_argument("--checkpoint", default=None, help="trained Stage-2 model (default: the shipped one)")
     args = parser.parse_args(argv)
+    sharding.initialize()
     config = load_config(args.config)
     model = train.load_model(args.checkpoint or SHIPPED_MODEL)
     summary = lift_archive(config, model, args.input, args.output)

@@ -1,12 +1,34 @@
 """Device mesh and data-parallel shardings: one code path for 1 CPU, 1 GPU or a multi-host slice."""
+import os
+
 import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 
-def initialize(multi_host):
-    """Join the multi-host job (`jax.distributed.initialize()` reads the cluster from the environment)."""
-    if multi_host:
+def _multi_host_environment():
+    """True when the environment describes a job of several processes (see launch/README.md)."""
+    env = os.environ
+    return ("ANYLIFT_COORDINATOR" in env or int(env.get("SLURM_NTASKS", "1")) > 1
+            or "," in env.get("TPU_WORKER_HOSTNAMES", ""))
+
+
+def initialize(multi_host=None):
+    """Join the multi-host job. `multi_host` None: detect it from the environment.
+
+    ANYLIFT_COORDINATOR (host:port), ANYLIFT_NUM_PROCESSES and ANYLIFT_PROCESS_ID name the job
+    explicitly; otherwise `jax.distributed.initialize()` reads Cloud TPU or SLURM settings itself.
+    """
+    if multi_host is None:
+        multi_host = _multi_host_environment()
+    if not multi_host:
+        return
+    env = os.environ
+    if "ANYLIFT_COORDINATOR" in env:
+        jax.distributed.initialize(coordinator_address=env["ANYLIFT_COORDINATOR"],
+                                   num_processes=int(env["ANYLIFT_NUM_PROCESSES"]),
+                                   process_id=int(env["ANYLIFT_PROCESS_ID"]))
+    else:
         jax.distributed.initialize()
 
 

@@ -268,25 +268,50 @@ def restore_latest(manager, state, data_iter):
 CONFIG_FILE = "config.json"
 
 
-def load_model(workdir):
-    """(config, graphdef, rest, ema_params) of the newest checkpoint in a training workdir.
+EXPORT_FILE = "ema.npz"
 
-    Used by Stage-1 synthesis and lifting; the EMA parameters are the ones to sample with.
-    """
-    path = os.path.join(os.path.abspath(workdir), CONFIG_FILE)
+
+def _read_config(path):
     try:
-        with open(path) as f:
-            config = ml_collections.ConfigDict(json.load(f))
+        with open(os.path.join(path, CONFIG_FILE)) as f:
+            return ml_collections.ConfigDict(json.load(f))
     except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a training workdir with a readable {CONFIG_FILE} ({e})") from e
+        raise ValueError(f"{path}: no readable {CONFIG_FILE}, not a training workdir or exported model ({e})") from e
+
+
+def load_model(path):
+    """(config, graphdef, rest, ema_params) from a training workdir (newest checkpoint) or a folder
+    written by `export_model`. Stage-1 synthesis and lifting sample with the EMA parameters."""
+    path = os.path.abspath(path)
+    config = _read_config(path)
     mesh = sharding.make_mesh()
     graphdef, rest, state, _ = init_state(config, mesh)
-    manager = checkpoint_manager(config, workdir)
+    exported = os.path.join(path, EXPORT_FILE)
+    if os.path.exists(exported):
+        leaves, treedef = jax.tree.flatten(state["ema"])
+        with np.load(exported, allow_pickle=False) as f:
+            arrays = [f[f"p{i}"] for i in range(len(leaves))]
+        for a, b in zip(arrays, leaves):
+            if a.shape != b.shape:
+                raise ValueError(f"{exported}: parameter shapes do not match {CONFIG_FILE} ({a.shape} vs {b.shape})")
+        ema = jax.device_put(jax.tree.unflatten(treedef, arrays), sharding.replicated(mesh))
+        return config, graphdef, rest, ema
+    manager = checkpoint_manager(config, path)
     if manager.latest_step() is None:
-        raise ValueError(f"{workdir}: no checkpoint under {workdir}/checkpoints")
+        raise ValueError(f"{path}: no checkpoint under {path}/checkpoints and no {EXPORT_FILE}")
     restored = manager.restore(manager.latest_step(), args=ocp.args.Composite(state=ocp.args.StandardRestore(state)))
     manager.close()
     return config, graphdef, rest, restored["state"]["ema"]
+
+
+def export_model(workdir, out):
+    """Write the newest checkpoint's config and EMA parameters (only) to `out`, for shipping."""
+    config, _, _, ema = load_model(workdir)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, CONFIG_FILE), "w") as f:
+        f.write(config.to_json_best_effort(indent=2))
+    leaves = jax.tree.leaves(jax.device_get(ema))
+    np.savez(os.path.join(out, EXPORT_FILE), **{f"p{i}": np.asarray(x) for i, x in enumerate(leaves)})
 
 
 # ------------------------------------------------------------------------------------------- loop
@@ -332,6 +357,8 @@ def main(argv):
     sharding.initialize(f.multihost)
     os.makedirs(f.workdir, exist_ok=True)
     train(f.config, f.workdir)
+    if f.export and jax.process_index() == 0:
+        export_model(f.workdir, f.export)
 
 
 if __name__ == "__main__":
@@ -340,6 +367,7 @@ if __name__ == "__main__":
 
     config_flags.DEFINE_config_file("config", None, "a configs/*.py file", lock_config=True)
     flags.DEFINE_string("workdir", None, "checkpoints and metrics; training resumes from here")
-    flags.DEFINE_bool("multihost", False, "call jax.distributed.initialize() (one process per host)")
+    flags.DEFINE_bool("multihost", None, "join a multi-host job (default: detected from the environment)")
+    flags.DEFINE_string("export", None, "after training, write config + EMA parameters here (train.export_model)")
     flags.mark_flags_as_required(["config", "workdir"])
     app.run(main)

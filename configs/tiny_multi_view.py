@@ -12,10 +12,10 @@ from anylift_jax.train import default_config
 def get_config(arg=None):
     del arg
     c = default_config()
-    c.model.update(name="multi_view", num_views=4, d_model=64, num_layers=2, num_heads=2, head_dim=32,
-                   ffn_dim=128, dropout=0.0)
+    c.model.update(name="multi_view", num_views=4, d_model=128, num_layers=3, num_heads=4, head_dim=32,
+                   ffn_dim=256, dropout=0.0)
     c.data = load_config(os.path.join(os.path.dirname(__file__), "data", "mocap_multi_view.py")).data
-    c.data.update(batch_size=16, num_frames=32, window_stride=8)
+    c.data.update(batch_size=16, num_frames=64, window_stride=8)
     c.diffusion.sample_steps = 20
     c.optim.update(lr=1e-3, warmup_steps=50)
     c.train.update(num_steps=2000, log_every=50, checkpoint_every=500)

@@ -70,6 +70,9 @@ class Builder:
         self.clips = SPLITS[split]
         self.motions = {c: mocap.load_shipped(c) for c in self.clips}
         self.noise = render2d.NoiseConfig(**self.d.noise)
+        # Stage 2: the input view (view 0) sees detector noise as at lifting time; the other views
+        # are the clean targets.
+        self.input_noise = render2d.NoiseConfig(**self.d.get("input_noise", self.d.noise))
 
     def camera(self, c, r):
         """The moving camera (w2c (T, 4, 4), K (3, 3)) of render r of clip index c."""
@@ -121,7 +124,8 @@ class Builder:
             ring = cameras.ring(self.d.views, pelvis0, np.linalg.norm(offset), eye[2],
                                 np.arctan2(offset[1], offset[0]))
             trajs = [cam] + [np.broadcast_to(ring[v], cam.shape) for v in range(1, self.d.views)]
-            views = [self.render(kp, t, K, rng, self.noise) for t in trajs]
+            views = [self.render(kp, t, K, rng, self.input_noise if v == 0 else self.noise)
+                     for v, t in enumerate(trajs)]
             records.append(_record(f"{self.clips[c]}/multiview/{r}/{start}", kp, views))
         return records
 

@@ -26,6 +26,8 @@ def get_config():
     d.image_size = (1920, 1080)
     d.fov_range = (40.0, 75.0)
     d.noise = ml_collections.ConfigDict(dict(sigma=0.0, score_width=0.05, dropout=0.0, swap=0.0))
+    # the input view as a detector sees it (render2d.NoiseConfig defaults)
+    d.input_noise = ml_collections.ConfigDict(dict(sigma=0.02, score_width=0.05, dropout=0.02, swap=0.005))
     d.renders_per_clip = 16  # moving-camera renders of each clip
     d.window_stride = 30  # records are windows of `num_frames` frames starting every window_stride
     #                       frames, each with its own ring at its first frame (never cropped)
