@@ -1,0 +1,213 @@
+"""Batched body fitting to 3D keypoints (the paper's final step) and to 2D keypoints (SMPLify-style
+baseline), one jit for the whole fit, vmapped over sequences.
+
+Stages (each a `jax.lax.scan` of Adam steps with fresh moments): 1. global orientation and
+translation, 2. + body pose, 3. + shape. Loss = data term + pose L2 prior + shape prior (towards
+the model's default shape) + temporal smoothness (pose velocity, translation acceleration).
+Initialisation: per frame, the rigid Umeyama fit of the model's rest torso (shoulders, hips) to the
+target torso (3D), or an upright body facing the camera at the depth that matches its torso
+length (2D). Afterwards a ground plane z = floor is estimated from the feet (world Z up);
+the result stays in the input world frame.
+
+The body model is a static argument of the jitted functions (hashed by identity): its arrays become
+compile-time constants, which measured 3x faster per Adam step for Anny than passing them as
+arguments (XLA pre-transposes the 624 x 13,718 x 3 blend shapes once).
+"""
+import dataclasses
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from anylift_jax import skeleton
+from anylift_jax.geometry import cameras
+from anylift_jax.geometry.align import umeyama
+from anylift_jax.geometry.rotations import matrix_to_axis_angle
+
+_TORSO = np.array(skeleton.TORSO)
+_SHOULDERS = np.array(skeleton.SHOULDERS)
+_ANKLES = np.array(skeleton.ANKLES)
+_STAGE_KEYS = (("orient", "transl"), ("orient", "transl", "pose"), ("orient", "transl", "pose", "shape"))
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """Iterations per stage, Adam learning rate and loss weights (data term in metres²)."""
+
+    iters: tuple = (40, 160, 100)
+    lr: float = 0.03
+    w_pose: float = 1e-5  # mean squared axis-angle (rad²)
+    w_shape: float = 1e-5  # mean squared deviation from the default shape
+    w_smooth_pose: float = 1e-4  # mean squared pose change per frame (rad²)
+    w_smooth_transl: float = 1e-2  # mean squared translation acceleration (m²/frame⁴)
+    robust_sigma: float = 0.1  # Geman–McClure scale of the 2D data term, metres at the body
+    floor_quantile: float = 0.1  # quantile over frames of the lower ankle height (see floor_height)
+
+
+def _weighted_mean(x, w):
+    return jnp.sum(w * x) / jnp.maximum(jnp.sum(w), 1e-8)
+
+
+def _prior(model, params, cfg):
+    pose = params["pose"]
+    return (cfg.w_pose * jnp.mean(pose ** 2)
+            + cfg.w_shape * jnp.mean((params["shape"] - model.shape_default) ** 2)
+            + cfg.w_smooth_pose * jnp.mean(jnp.diff(pose, axis=0) ** 2)
+            + cfg.w_smooth_transl * jnp.mean(jnp.diff(params["transl"], 2, axis=0) ** 2))
+
+
+def _optimise(model, params, data_loss, cfg):
+    """Run the stages on one sequence's params with loss data_loss(kp (T, 17, 3)) + prior."""
+    def loss_fn(p):
+        return data_loss(model.keypoints(p)) + _prior(model, p, cfg)
+
+    grad_fn = jax.value_and_grad(loss_fn)
+    for keys, n in zip(_STAGE_KEYS, cfg.iters):
+        tx = optax.adam(cfg.lr)
+        state = tx.init(params)
+
+        def step(carry, _, keys=keys):
+            p, s = carry
+            loss, g = grad_fn(p)
+            # Frozen parameters get zero gradients, hence zero Adam moments and updates.
+            g = {k: v if k in keys else jnp.zeros_like(v) for k, v in g.items()}
+            upd, s = tx.update(g, s, p)
+            return (optax.apply_updates(p, upd), s), loss
+
+        (params, _), _ = jax.lax.scan(step, (params, state), None, length=n)
+    return params
+
+
+def _body_up(rest):
+    """Unit up direction (3,) of a rest-pose body (17, 3): hips to shoulders, orthogonal to l-r hips."""
+    left = rest[skeleton.L_HIP] - rest[skeleton.R_HIP]
+    left = left / jnp.linalg.norm(left)
+    up = rest[_SHOULDERS].mean(0) - skeleton.mid_hip(rest)
+    up = up - (up @ left) * left
+    return left, up / jnp.linalg.norm(up)
+
+
+def floor_height(model, params, quantile):
+    """Floor z from the ankles: the `quantile` over frames of the lower ankle, minus the body's
+    ankle height above its soles in the rest pose. COCO-17 leaves the feet's orientation
+    unobserved, so the ankles, not the fitted soles, carry the contact information."""
+    rest_params = model.init_params((), 1)
+    rest_params["shape"] = params["shape"]
+    _, up = _body_up(model.keypoints(rest_params)[0])
+    ankle_height = jnp.max(model.keypoints(rest_params)[0, _ANKLES] @ up) - jnp.min(model.feet(rest_params)[0] @ up)
+    lowest = jnp.min(model.keypoints(params)[:, _ANKLES, 2], axis=-1)  # (T,)
+    return jnp.quantile(lowest, quantile) - ankle_height
+
+
+def _finish(model, params, target_kp_fn, cfg):
+    kp = model.keypoints(params)
+    return {
+        "params": params,
+        "keypoints": kp,
+        "error": target_kp_fn(kp),
+        "floor": floor_height(model, params, cfg.floor_quantile),
+    }
+
+
+def _init_from_rotations(model, R, anchor, anchor_w, T):
+    """Params with per-frame orientation R (T, 3, 3), translated so the torso's weighted mean
+    lands on the anchor points (T, 4, 3)."""
+    params = model.init_params((), T)
+    params["orient"] = matrix_to_axis_angle(R)
+    kp = model.keypoints(params)[:, _TORSO]
+    w = anchor_w[..., None]
+    params["transl"] = jnp.sum(w * (anchor - kp), 1) / jnp.maximum(jnp.sum(w, 1), 1e-8)
+    return params
+
+
+def _fit3d_one(model, target, weights, cfg):
+    T = target.shape[0]
+    rest = model.keypoints(model.init_params((), 1))[0]  # (17, 3)
+    torso_w = weights[:, _TORSO]
+    _, R, _ = umeyama(jnp.broadcast_to(rest[_TORSO], (T, 4, 3)), target[:, _TORSO],
+                      torso_w + 1e-6, with_scale=False)
+    params = _init_from_rotations(model, R, target[:, _TORSO], torso_w, T)
+
+    def data_loss(kp):
+        return _weighted_mean(jnp.sum((kp - target) ** 2, -1), weights)
+
+    params = _optimise(model, params, data_loss, cfg)
+    err = lambda kp: _weighted_mean(jnp.linalg.norm(kp - target, axis=-1), weights)
+    return _finish(model, params, err, cfg)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "cfg"))
+def fit3d(model, target, weights, cfg=FitConfig()):
+    """Fit `model` to 3D keypoint sequences.
+
+    target: (B, T, 17, 3) metres, world Z up; weights: (B, T, 17) confidences (0 = missing).
+    Returns a dict: `params` (the model's pytree batched over (B, T)), `keypoints` (B, T, 17, 3),
+    `error` (B,) weighted mean keypoint distance in metres, `floor` (B,) floor height (z).
+    """
+    chex.assert_rank(target, 4)
+    chex.assert_shape(weights, target.shape[:-1])
+    return jax.vmap(_fit3d_one, in_axes=(None, 0, 0, None))(model, target, weights, cfg)
+
+
+def _fit2d_one(model, pix, weights, K, w2c, cfg):
+    T = pix.shape[0]
+    c2w = cameras.invert_rigid(w2c)
+    centre = c2w[:, :3, 3]
+    f = 0.5 * (K[:, 0, 0] + K[:, 1, 1])
+    # Depth from similar triangles on the torso (shoulder-to-hip) length.
+    rest = model.keypoints(model.init_params((), 1))[0]
+    torso3d = jnp.linalg.norm(skeleton.mid_hip(rest) - rest[_SHOULDERS].mean(0))
+    hip2d = skeleton.mid_hip(pix)
+    torso2d = jnp.linalg.norm(hip2d - pix[:, _SHOULDERS].mean(1), axis=-1)
+    depth = f * torso3d / jnp.maximum(torso2d, 1e-3)
+    depth = jnp.median(depth)  # one robust depth per sequence: per-frame ratios are noisy
+    ray = cameras.pixels_to_rays(hip2d[:, None], K)[:, 0]
+    ray_w = jnp.einsum("tij,tj->ti", c2w[:, :3, :3], jnp.concatenate([ray, jnp.ones((T, 1))], -1))
+    hip_w = centre + depth * ray_w
+    # Upright (world Z) and facing the camera, or away from it when the left shoulder is on the
+    # image left (a person facing the camera shows their left on the image right).
+    up = jnp.array([0.0, 0.0, 1.0])
+    to_cam = centre - hip_w
+    to_cam = to_cam - (to_cam @ up)[:, None] * up
+    to_cam = to_cam / jnp.maximum(jnp.linalg.norm(to_cam, axis=-1, keepdims=True), 1e-8)
+    facing = jnp.sign(pix[:, skeleton.INDEX["l_shoulder"], 0] - pix[:, skeleton.INDEX["r_shoulder"], 0])
+    fwd = jnp.where(facing[:, None] < 0, -to_cam, to_cam)
+    left = jnp.cross(up, fwd)
+    D = jnp.stack([left, fwd, jnp.broadcast_to(up, fwd.shape)], -1)  # world body frame (T, 3, 3)
+    m_left, m_up = _body_up(rest)
+    Bm = jnp.stack([m_left, jnp.cross(m_left, m_up), m_up], -1)  # model body frame
+    R = D @ Bm.T
+    anchor = jnp.broadcast_to(hip_w[:, None], (T, 4, 3))
+    w_anchor = jnp.array([0.0, 0.0, 1.0, 1.0])  # hips only: place the mid-hip on the ray
+    params = _init_from_rotations(model, R, anchor, jnp.broadcast_to(w_anchor, (T, 4)), T)
+
+    sigma2 = cfg.robust_sigma ** 2
+
+    def residual_m(kp):
+        proj, _ = cameras.project(kp, K, w2c)
+        return jnp.sum(((proj - pix) * (depth / f)[:, None, None]) ** 2, -1)  # pixels -> metres at the body
+
+    def data_loss(kp):
+        r2 = residual_m(kp)
+        return _weighted_mean(sigma2 * r2 / (sigma2 + r2), weights)
+
+    params = _optimise(model, params, data_loss, cfg)
+    err = lambda kp: _weighted_mean(jnp.sqrt(residual_m(kp)) * f[:, None] / depth, weights)
+    return _finish(model, params, err, cfg)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "cfg"))
+def fit2d(model, pix, weights, K, w2c, cfg=FitConfig()):
+    """SMPLify-style fit of `model` to single-view 2D keypoints with known cameras.
+
+    pix: (B, T, 17, 2) pixels; weights: (B, T, 17); K: (B, T, 3, 3); w2c: (B, T, 4, 4), world Z up.
+    Returns the dict of `fit3d`, with `error` (B,) the weighted mean reprojection error in pixels.
+    """
+    chex.assert_rank(pix, 4)
+    chex.assert_shape(weights, pix.shape[:-1])
+    chex.assert_shape(K, pix.shape[:2] + (3, 3))
+    chex.assert_shape(w2c, pix.shape[:2] + (4, 4))
+    return jax.vmap(_fit2d_one, in_axes=(None, 0, 0, 0, 0, None))(model, pix, weights, K, w2c, cfg)
