@@ -18,9 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import tqdm
+from scipy.ndimage import gaussian_filter1d, median_filter
 
 from anylift_jax import sharding, skeleton, views
-from anylift_jax.data.normalize import compose, decompose, normalize
+from anylift_jax.data.normalize import compose, decompose, normalize, rays
 from anylift_jax.geometry import triangulate as tri
 from anylift_jax.io import archive
 
@@ -40,6 +41,7 @@ class Window:
     w2c: np.ndarray     # (T, 4, 4)
     scale: np.ndarray   # () s₀
     center: np.ndarray  # (2,) c₀
+    depth: np.ndarray   # () estimated camera depth of the pelvis at frame 0 (views.subject_depths)
 
 
 def window_starts(num_frames, length, overlap):
@@ -55,6 +57,8 @@ def make_windows(clip_index, clip, length, overlap, score_threshold):
     """Cut one `archive.Clip` into `Window`s; short clips are padded (mask 0)."""
     T = clip.keypoints.shape[0]
     w2c = np.linalg.inv(clip.cam_c2w).astype(np.float32)
+    observed = clip.scores > score_threshold
+    depths = views.subject_depths(rays(clip.keypoints, clip.intrinsics), observed)
     out = []
     for start in window_starts(T, length, overlap):
         idx = np.arange(start, start + length)
@@ -63,7 +67,8 @@ def make_windows(clip_index, clip, length, overlap, score_threshold):
         valid = (clip.scores[idx] > score_threshold) & (mask[:, None] > 0)
         x, params = normalize(clip.keypoints[idx], clip.intrinsics[idx], valid)
         out.append(Window(clip_index, idx, decompose(x).astype(np.float32), valid.astype(np.float32), mask,
-                          w2c[idx], np.float32(params.scale), params.center.astype(np.float32)))
+                          w2c[idx], np.float32(params.scale), params.center.astype(np.float32),
+                          depths[start]))
     return out
 
 
@@ -84,14 +89,14 @@ def make_lift_fn(config, graphdef, rest, mesh, view_weight):
 
     num_views = config.model.num_views
 
-    def geometry(x, w2c, scale, center):
-        pelvis0, d0 = views.estimate_pelvis0(w2c[0], scale, center)
+    def geometry(w2c, scale, center, depth):
+        pelvis0, d0 = views.pelvis_at_depth(w2c[0], center, depth)
         w2c_v = views.ring_cameras(w2c, pelvis0, num_views)
         return w2c_v, views.ring_intrinsics(scale, center, num_views), views.camera_features(w2c_v, d0)
 
     def fn(params, w, key):
         B, T, K, _ = w["x"].shape
-        w2c_v, A, cam = jax.vmap(geometry)(w["x"], w["w2c"], w["scale"], w["center"])
+        w2c_v, A, cam = jax.vmap(geometry)(w["w2c"], w["scale"], w["center"], w["depth"])
         x0 = jnp.zeros((B, num_views, T, K, 2)).at[:, 0].set(w["x"])
         joint_mask = jnp.ones((B, num_views, T, K)).at[:, 0].set(w["valid"])
         batch = {"x0": x0, "cam": cam, "mask": w["mask"], "joint_mask": joint_mask}
@@ -121,7 +126,7 @@ def lift_keypoints(clips, lift_fn, params, length, lc, mesh, key):
     for start in range(0, len(windows), batch):
         chunk = windows[start:start + batch]
         chunk = chunk + [chunk[-1]] * (batch - len(chunk))  # fixed batch shape: one compilation
-        arrays = {f: np.stack([getattr(w, f) for w in chunk]) for f in ("x", "valid", "mask", "w2c", "scale", "center")}
+        arrays = {f: np.stack([getattr(w, f) for w in chunk]) for f in ("x", "valid", "mask", "w2c", "scale", "center", "depth")}
         kp3d, _ = lift_fn(params, arrays, jax.random.fold_in(key, start))
         kp3d = np.asarray(jax.device_get(kp3d))
         for w, k in zip(windows[start:start + batch], kp3d):
@@ -185,6 +190,11 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
     for start in range(0, len(todo), config.lift.clips_per_batch):
         group = todo[start:start + config.lift.clips_per_batch]
         kp3d = lift_keypoints(group, lift_fn, params, cfg.data.num_frames, config.lift, mesh, jax.random.fold_in(key, start))
+        if config.lift.smooth_sigma > 0:
+            # Median first: a frame whose triangulation failed (near-degenerate views) is an
+            # outlier, not noise; then Gaussian: samples of neighbouring frames are independent.
+            kp3d = [gaussian_filter1d(median_filter(k, size=(5, 1, 1), mode="nearest"), config.lift.smooth_sigma,
+                                      axis=0, mode="nearest") for k in kp3d]
         conf = [np.ones(k.shape[:2], np.float32) for k in kp3d]
         fitted = fit_bodies(body, kp3d, conf, config.lift.fit_bucket) if config.lift.fit_body else None
         for i, c in enumerate(group):

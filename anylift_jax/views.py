@@ -7,11 +7,13 @@ the virtual intrinsics A_v = diag(s₀, s₀, 1).
 """
 import chex
 import jax.numpy as jnp
+import numpy as np
 
 from anylift_jax.geometry import cameras, epipolar
 
-# Person-height prior (metres) that turns the input's 2D size into a camera distance at lifting.
-PERSON_HEIGHT = 1.6
+# Size prior (metres) that turns the input's 2D size into a camera distance at lifting: the
+# COCO-17 keypoint extent (ankles to eyes) of a standing adult of about 1.7 m stature.
+PERSON_HEIGHT = 1.45
 
 
 def ring_cameras(w2c_in, pelvis0, num_views):
@@ -42,17 +44,37 @@ def ring_intrinsics(scale0, center0, num_views):
     return jnp.concatenate([a0[None], ring], 0)
 
 
+def pelvis_at_depth(w2c0, center0, depth):
+    """Frame-0 pelvis (3,) at camera depth `depth` on the mid-hip ray center0 (2,), and its distance."""
+    point_cam = jnp.concatenate([center0, jnp.ones((1,))]) * depth
+    pelvis = cameras.transform(cameras.invert_rigid(w2c0), point_cam[None])[0]
+    return pelvis, jnp.linalg.norm(point_cam)
+
+
 def estimate_pelvis0(w2c0, scale0, center0, height=PERSON_HEIGHT):
     """Frame-0 pelvis estimate (3,) and camera distance d₀ from the input view alone.
 
-    The frame-0 bounding box is 1/s₀ ray units tall, so a person of `height` metres stands at
-    depth ≈ height · s₀ along the mid-hip ray c₀.
+    The frame-0 bounding box is 1/s₀ ray units tall, so a person of keypoint extent `height`
+    metres stands at depth ≈ height · s₀ along the mid-hip ray c₀.
     """
-    depth = height * scale0
-    ray = jnp.concatenate([center0, jnp.ones((1,))])
-    point_cam = ray * depth
-    pelvis = cameras.transform(cameras.invert_rigid(w2c0), point_cam[None])[0]
-    return pelvis, jnp.linalg.norm(point_cam)
+    return pelvis_at_depth(w2c0, center0, height * scale0)
+
+
+def subject_depths(rays, valid, height=PERSON_HEIGHT, window=31):
+    """Per-frame camera depth (T,) of the subject from its keypoint extent, robust to pose.
+
+    rays: (T, K, 2) normalised image coordinates, valid: (T, K). A single frame's bounding box
+    shrinks when the person crouches or turns; the running median over `window` frames of
+    height / extent varies slowly, so consecutive lifting windows get consistent scales. numpy.
+    """
+    lo = np.where(valid[..., None], rays, np.inf).min(1)
+    hi = np.where(valid[..., None], rays, -np.inf).max(1)
+    extent = (hi - lo).max(-1)
+    depth = np.where(np.isfinite(extent) & (extent > 0), height / np.where(extent > 0, extent, 1.0), np.nan)
+    T, half = len(depth), window // 2
+    out = np.array([np.nanmedian(depth[max(0, t - half):t + half + 1]) for t in range(T)])
+    known = np.isfinite(out)
+    return np.interp(np.arange(T), np.flatnonzero(known), out[known]).astype(np.float32)
 
 
 def camera_features(w2c_views, distance):

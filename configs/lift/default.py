@@ -11,7 +11,8 @@ def get_config(arg=None):
         clips_per_batch=16,  # clips lifted (and body-fitted) together
         overlap=16,  # frames shared by consecutive windows of long clips, cross-faded
         score_threshold=0.3,  # detector confidence below which a keypoint counts as missing
-        generated_view_weight=1.0,  # triangulation weight of a generated view's keypoint
+        generated_view_weight=1.0,
+        smooth_sigma=2.0,  # Gaussian temporal smoothing of the triangulated keypoints, frames  # triangulation weight of a generated view's keypoint
         fit_body=True,  # fit the body model and output its keypoints and parameters
         fit_bucket=64,  # clips are padded to a multiple of this many frames for the fit
     )
