@@ -6,20 +6,13 @@ analysis of the compiled step and an analytic count: 3 × the forward matmul FLO
 GFLOP/s.
 """
 import argparse
-import importlib.util
 import time
 
 import jax
 import numpy as np
 
 from anylift_jax import sharding, train
-
-
-def load_config(path):
-    spec = importlib.util.spec_from_file_location("bench_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+from anylift_jax.data.build import load_config
 
 
 def random_batch(config, rng):
