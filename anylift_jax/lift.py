@@ -127,6 +127,7 @@ def lift_keypoints(clips, lift_fn, params, length, lc, mesh, key):
         chunk = windows[start:start + batch]
         chunk = chunk + [chunk[-1]] * (batch - len(chunk))  # fixed batch shape: one compilation
         arrays = {f: np.stack([getattr(w, f) for w in chunk]) for f in ("x", "valid", "mask", "w2c", "scale", "center", "depth")}
+        arrays = sharding.shard_batch(arrays, mesh)  # multi-process jit takes no numpy with a sharding
         kp3d, _ = lift_fn(params, arrays, jax.random.fold_in(key, start))
         kp3d = np.asarray(jax.device_get(kp3d))
         for w, k in zip(windows[start:start + batch], kp3d):
@@ -167,7 +168,9 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
     from anylift_jax.body import model as body_model  # noqa: PLC0415
 
     cfg, graphdef, rest, params = model
-    mesh = sharding.make_mesh()
+    # Hosts lift disjoint clips, each at its own pace: a mesh of this host's devices only.
+    mesh = sharding.make_mesh(jax.local_devices())
+    params = jax.device_put(jax.device_get(params), sharding.replicated(mesh))
     output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     clips, errors = archive.read_archive(input_dir)
@@ -182,7 +185,7 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
         except archive.ArchiveError:
             todo.append(c)
     lift_fn = make_lift_fn(cfg, graphdef, rest, mesh, config.lift.generated_view_weight)
-    body = body_model.get_body_model(config.body.name, config.body.path)
+    body = body_model.get_body_model(config.body.name, config.body.path) if config.lift.fit_body else None
     key = jax.random.key(config.seed)
     done = 0
     bar = tqdm.tqdm(total=len(todo), unit="clip", disable=not progress or jax.process_index() != 0)
@@ -196,7 +199,7 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
             kp3d = [gaussian_filter1d(median_filter(k, size=(5, 1, 1), mode="nearest"), config.lift.smooth_sigma,
                                       axis=0, mode="nearest") for k in kp3d]
         conf = [np.ones(k.shape[:2], np.float32) for k in kp3d]
-        fitted = fit_bodies(body, kp3d, conf, config.lift.fit_bucket) if config.lift.fit_body else None
+        fitted = fit_bodies(body, kp3d, conf, config.lift.fit_bucket) if body is not None else None
         for i, c in enumerate(group):
             out = {"keypoints3d": kp3d[i], "body_model": np.str_("none")}
             if fitted is not None:

@@ -32,14 +32,18 @@ def initialize(multi_host=None):
         jax.distributed.initialize()
 
 
-def make_mesh():
-    """1-D mesh over every device of every host, axis 'data'.
+def make_mesh(devices=None):
+    """1-D mesh over `devices` (default: every device of every host), axis 'data'.
+
+    Programs whose hosts work on disjoint inputs without talking to each other (lifting) pass
+    `jax.local_devices()`: their jitted steps then need no other process.
 
     Axis type Auto: shardings are set at the jit boundary (batch on 'data', state replicated) and
     propagated by the compiler, so the models' reshapes between view-major and frame-major
     layouts need no sharding annotations.
     """
-    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+    devices = jax.devices() if devices is None else devices
+    return jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
 
 
 def replicated(mesh):

@@ -305,8 +305,13 @@ def load_model(path):
 
 
 def export_model(workdir, out):
-    """Write the newest checkpoint's config and EMA parameters (only) to `out`, for shipping."""
+    """Write the newest checkpoint's config and EMA parameters (only) to `out`, for shipping.
+
+    Every process calls it (loading is a collective); process 0 writes.
+    """
     config, _, _, ema = load_model(workdir)
+    if jax.process_index() != 0:
+        return
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, CONFIG_FILE), "w") as f:
         f.write(config.to_json_best_effort(indent=2))
@@ -357,7 +362,7 @@ def main(argv):
     sharding.initialize(f.multihost)
     os.makedirs(f.workdir, exist_ok=True)
     train(f.config, f.workdir)
-    if f.export and jax.process_index() == 0:
+    if f.export:
         export_model(f.workdir, f.export)
 
 

@@ -32,14 +32,16 @@ def _rig(seed, V, N=17, noise=0.0, same_focal=False):
 
 
 def test_dlt_matches_cv2_triangulate_points_on_two_views():
-    # With equal focal lengths OpenCV's pixel-space DLT rows are ours times f: same solution.
+    # With equal focal lengths OpenCV's pixel-space DLT rows are ours times f. Ours solves them with
+    # the fourth coordinate fixed to 1 (least squares, no SVD), OpenCV by SVD: with 1 px noise the
+    # two algebraic estimates differ at second order, tens of micrometres at these depths.
     pix, K, w2c, _ = _rig(0, V=2, noise=1.0, same_focal=True)
     P = np.asarray(K, np.float64) @ np.asarray(w2c, np.float64)[:, :3]
     hom = cv2.triangulatePoints(P[0], P[1], np.asarray(pix[0], np.float64).T, np.asarray(pix[1], np.float64).T)
     ref = (hom[:3] / hom[3]).T
     ones = jnp.ones(pix.shape[:-1])
     tri = jax.jit(triangulate, static_argnames="gn_steps")
-    np.testing.assert_allclose(tri(pix, K, w2c, ones, gn_steps=0), ref, atol=1e-5)
+    np.testing.assert_allclose(tri(pix, K, w2c, ones, gn_steps=0), ref, atol=1e-4)
     # Gauss–Newton then lowers the reprojection error below the algebraic (DLT) optimum's.
     refined = tri(pix, K, w2c, ones)
     err = lambda X: float(jnp.sum(reprojection_error(jnp.asarray(X, jnp.float32), pix, K, w2c) ** 2))  # noqa: E731

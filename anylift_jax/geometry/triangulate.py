@@ -16,7 +16,8 @@ _DEPTH_EPS = 1e-6
 
 
 def _dlt(pix, K, w2c, weights):
-    """Weighted DLT: (…, V, N, 2) -> (…, N, 3), smallest right singular vector of the 2V×4 system.
+    """Weighted DLT: (…, V, N, 2) -> (…, N, 3), least-squares solution of the 2V×4 system with the
+    homogeneous coordinate fixed to 1.
 
     Each view contributes w·(u P₃ − P₁) and w·(v P₃ − P₂) on normalised rays (u, v) = K⁻¹ p with
     P = [R | t]: cv2.triangulatePoints' pixel rows divided by the focal length (when fx = fy and
@@ -30,10 +31,12 @@ def _dlt(pix, K, w2c, weights):
     ], -2) * weights[..., None, None]  # (…, V, N, 2, 4)
     rows = jnp.moveaxis(rows, -4, -3)  # (…, N, V, 2, 4)
     A = rows.reshape(rows.shape[:-3] + (-1, 4))
-    h = jnp.linalg.svd(A, full_matrices=False)[2][..., -1, :]
-    w = h[..., 3:]
-    w = jnp.where(jnp.abs(w) < 1e-12, jnp.where(w < 0, -1e-12, 1e-12), w)  # points at infinity
-    return h[..., :3] / w
+    # Inhomogeneous form (w = 1): min |A[:, :3] X + A[:, 3]|², 3×3 normal equations in closed
+    # form. No LAPACK call: batched CPU SVD deadlocks with several devices in one process.
+    M, b = A[..., :3], A[..., 3]
+    H = jnp.swapaxes(M, -1, -2) @ M
+    H = H + 1e-9 * jnp.trace(H, axis1=-2, axis2=-1)[..., None, None] * jnp.eye(3, dtype=H.dtype)
+    return -_solve_spd3(H, jnp.einsum("...ji,...j->...i", M, b))
 
 
 def _solve_spd3(H, g):
@@ -78,9 +81,8 @@ def triangulate(pix, K, w2c, weights, gn_steps=3, damping=1e-6):
 
     Differentiable w.r.t. pix, K, w2c and weights. With gn_steps ≥ 1 the DLT start is treated as
     a constant: at the optimum the derivative of a Gauss–Newton step is the implicit-function
-    derivative of the least-squares solution, and SVD derivatives are unstable (repeated singular
-    values, e.g. with missing views). With gn_steps = 0 the plain DLT is returned and
-    differentiated through its SVD.
+    derivative of the least-squares solution. With gn_steps = 0 the plain DLT is returned and
+    differentiated through its 3×3 solve.
     """
     chex.assert_rank([K, w2c, weights], [pix.ndim, pix.ndim, pix.ndim - 1])
     chex.assert_shape(pix, (..., 2))
