@@ -66,7 +66,7 @@ def line_losses(F, xg, weight):
     """
     V = xg.shape[0]
     lines = epipolar.epipolar_lines(F, xg[:, None])  # (u, v, T, K, 3): lines of X_u in view v
-    dist = jnp.abs(epipolar.point_line_distance(lines, xg[None, :]))
+    dist = jnp.abs(epipolar.point_line_distance(lines, jnp.broadcast_to(xg[None], lines.shape[:-1] + (2,))))
     w = weight[:, None] * weight[None, :] * (1.0 - jnp.eye(V))[:, :, None, None]
     return jnp.sum(w * dist) / jnp.maximum(jnp.sum(w), 1.0)
 
@@ -79,18 +79,13 @@ def noise_levels(key, num, step, config: SDSConfig):
     return (config.n_min + u * (top - config.n_min)).astype(jnp.int32)
 
 
-def synthesize(denoise, schedule, x_in, valid, mask, w2c, A, cam, key, config: SDSConfig):
-    """Optimise the V − 1 ring views of one clip; returns (X (V, T, K, 2), {'sds', 'line'}).
+def problem(denoise, schedule, x_in, valid, mask, w2c, A, cam, config: SDSConfig):
+    """The SDS optimisation of one clip as (carry, step): `step(carry, (key, i)) -> (carry, (sds,
+    line))` is iteration i (Adam on the ring views), carry[0] the ring views (V-1, T, K, 2).
 
-    denoise(x_n (V-1, T, K, 2), n (V-1,), cam (V-1, T, 12), lines (V-1, T, K, 3), mask (V-1, T))
-    -> X̂_0, the frozen single-view prior. x_in: (T, K, 2) decomposed input view (X[0] = x_in);
-    valid: (T, K) observed input joints; mask: (T,) real frames; w2c: (V, T, 4, 4) with view 0 the
-    input camera; A: (V, 3, 3) model intrinsics; cam: (V, T, 12) each view's trajectory condition.
-    The loss curves 'sds', 'line' are (iterations,).
-
-    SDS (Eq. 5) with w(n) = √((1 − ᾱ_n)/ᾱ_n): then w(n)(ε̂ − ε) = X_v − X̂_0, an x0-space
-    residual whose size does not blow up at low noise, which keeps its balance against the line
-    loss independent of the drawn n.
+    Arguments as `synthesize`. SDS (Eq. 5) with w(n) = √((1 − ᾱ_n)/ᾱ_n): then w(n)(ε̂ − ε) =
+    X_v − X̂_0, an x0-space residual whose size does not blow up at low noise, which keeps its
+    balance against the line loss independent of the drawn n.
     """
     V, T, K = w2c.shape[0], x_in.shape[0], x_in.shape[1]
     chex.assert_shape(x_in, (T, K, 2))
@@ -104,9 +99,9 @@ def synthesize(denoise, schedule, x_in, valid, mask, w2c, A, cam, key, config: S
     view_mask = jnp.broadcast_to(mask, (V - 1, T))
     frame_w = view_mask[..., None, None] / jnp.maximum(jnp.sum(mask) * K, 1.0)
 
-    def loss_fn(x_ring, key, step):
+    def loss_fn(x_ring, key, i):
         k_n, k_eps = jax.random.split(key)
-        n = noise_levels(k_n, V - 1, step, config)
+        n = noise_levels(k_n, V - 1, i, config)
         eps = jax.random.normal(k_eps, x_ring.shape)
         x0_hat = jax.lax.stop_gradient(
             denoise(schedule.q_sample(x_ring, n, eps), n, cam[1:], cond_lines, view_mask))
@@ -122,7 +117,6 @@ def synthesize(denoise, schedule, x_in, valid, mask, w2c, A, cam, key, config: S
         x_ring = jnp.broadcast_to(x_in * valid[..., None], (V - 1, T, K, 2))
     else:
         raise ValueError(f"sds.init: unknown initialisation {config.init!r} (zeros, input)")
-    opt_state = tx.init(x_ring)
 
     def step(carry, inputs):
         x_ring, opt_state = carry
@@ -131,8 +125,22 @@ def synthesize(denoise, schedule, x_in, valid, mask, w2c, A, cam, key, config: S
         updates, opt_state = tx.update(grads, opt_state)
         return (optax.apply_updates(x_ring, updates), opt_state), (sds, line)
 
+    return (x_ring, tx.init(x_ring)), step
+
+
+def synthesize(denoise, schedule, x_in, valid, mask, w2c, A, cam, key, config: SDSConfig):
+    """Optimise the V − 1 ring views of one clip; returns (X (V, T, K, 2), {'sds', 'line'}).
+
+    denoise(x_n (V-1, T, K, 2), n (V-1,), cam (V-1, T, 12), lines (V-1, T, K, 3), mask (V-1, T))
+    -> X̂_0, the frozen single-view prior. x_in: (T, K, 2) decomposed input view (X[0] = x_in);
+    valid: (T, K) observed input joints; mask: (T,) real frames; w2c: (V, T, 4, 4) with view 0 the
+    input camera; A: (V, 3, 3) model intrinsics; cam: (V, T, 12) each view's trajectory condition.
+    All `config.iterations` steps of `problem` run in one `lax.scan`; iteration i uses the i-th
+    key of `jax.random.split(key, iterations)`. The loss curves 'sds', 'line' are (iterations,).
+    """
+    carry, step = problem(denoise, schedule, x_in, valid, mask, w2c, A, cam, config)
     inputs = (jax.random.split(key, config.iterations), jnp.arange(config.iterations))
-    (x_ring, _), (sds, line) = jax.lax.scan(step, (x_ring, opt_state), inputs)
+    (x_ring, _), (sds, line) = jax.lax.scan(step, carry, inputs)
     return jnp.concatenate([x_in[None], x_ring], 0), {"sds": sds, "line": line}
 
 

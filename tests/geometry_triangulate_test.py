@@ -127,3 +127,10 @@ def test_batched_leading_dims_jit_and_vmap():
     batched = jax.jit(triangulate)(pix, K, w2c, weights)
     assert batched.shape == (2, 5, 3) and batched.dtype == jnp.float32
     np.testing.assert_allclose(jax.jit(jax.vmap(triangulate))(pix, K, w2c, weights), batched, atol=1e-5)
+
+
+def test_points_seen_by_fewer_than_two_views_stay_finite():
+    pix, K, w2c, _ = _rig(2, V=3)
+    weights = jnp.ones(pix.shape[:-1]).at[1:, :2].set(0.0).at[:, 2].set(0.0)  # one view, no view
+    X = jax.jit(triangulate)(pix, K, w2c, weights)
+    assert np.isfinite(np.asarray(X)).all()

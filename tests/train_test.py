@@ -110,7 +110,7 @@ def test_multi_view_sampling_reproduces_the_input_view():
     mesh = sharding.make_mesh()
     graphdef, rest, state, _ = train.init_state(config, mesh)
     r = np.random.default_rng(0)
-    b, v, t, k = 2, 2, 8, 17
+    b, v, t, k = 2, config.model.num_views, 8, 17
     batch = {"x0": jnp.asarray(r.normal(size=(b, v, t, k, 2)) * 0.3, jnp.float32),
              "cam": jnp.zeros((b, v, t, 12)), "mask": jnp.ones((b, t)).at[:, -2:].set(0),
              "joint_mask": jnp.ones((b, v, t, k)).at[:, 0, :, 0].set(0)}

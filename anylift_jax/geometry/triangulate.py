@@ -35,7 +35,9 @@ def _dlt(pix, K, w2c, weights):
     # form. No LAPACK call: batched CPU SVD deadlocks with several devices in one process.
     M, b = A[..., :3], A[..., 3]
     H = jnp.swapaxes(M, -1, -2) @ M
-    H = H + 1e-9 * jnp.trace(H, axis1=-2, axis2=-1)[..., None, None] * jnp.eye(3, dtype=H.dtype)
+    # Damping keeps the closed-form 3×3 solve finite in float32 for points seen by fewer than two
+    # views (rank ≤ 2); Gauss–Newton removes the small bias it adds elsewhere.
+    H = H + (1e-6 * jnp.trace(H, axis1=-2, axis2=-1) + 1e-9)[..., None, None] * jnp.eye(3, dtype=H.dtype)
     return -_solve_spd3(H, jnp.einsum("...ji,...j->...i", M, b))
 
 

@@ -45,5 +45,5 @@ def get_config(arg=None):
     # The multi-view store: each accepted motion seen by `renders` moving input cameras, each with
     # its ring of `views` cameras; noise-free like configs/data/mocap_multi_view.py.
     c.output = dict(views=4, renders=4, camera="internet", image_size=(1920, 1080), fov_range=(40.0, 75.0),
-                    noise=dict(sigma=0.0, score_width=0.05, dropout=0.0, swap=0.0), clips_per_shard=4)
+                    noise=dict(sigma=0.0, score_width=0.05, dropout=0.0, swap=0.0), windows_per_shard=16)
     return c
