@@ -38,9 +38,8 @@ from anylift_jax.diffusion.schedules import make_schedule
 from anylift_jax.geometry import triangulate as tri
 from anylift_jax.io import archive
 
-# The prior's data source (config.prior.data.name), registered with the trainer.
+# The prior's data source (config.prior.data.name), a key of train.DATA_SOURCES.
 PRIOR_SOURCE = "stage1_hybrid"
-train.DATA_SOURCES.setdefault(PRIOR_SOURCE, "anylift_jax.synthesize:prior_iterator")
 
 
 # ------------------------------------------------------------------------------------------ inputs

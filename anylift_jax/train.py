@@ -129,6 +129,7 @@ def mocap_projection_iterator(config, *, process_index, process_count, seed):
 DATA_SOURCES = {
     "mocap_projection": "anylift_jax.train:mocap_projection_iterator",
     "pipeline": "anylift_jax.data.pipeline:make_iterator",
+    "stage1_hybrid": "anylift_jax.synthesize:prior_iterator",  # Stage-1 prior on an archive + X^proj
 }
 
 
