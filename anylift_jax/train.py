@@ -24,7 +24,7 @@ import tqdm
 from flax import nnx
 
 from anylift_jax import models, sharding, skeleton
-from anylift_jax.data import mocap, normalize
+from anylift_jax.data import cameras, mocap, normalize
 from anylift_jax.diffusion import losses, samplers
 from anylift_jax.diffusion.schedules import make_schedule
 
@@ -52,17 +52,6 @@ def default_config():
 
 
 # ------------------------------------------------------------------------------------------- data
-def _look_at(eye, target):
-    """numpy world-to-camera (4, 4), OpenCV axes, world Z up (as `geometry.cameras.look_at`)."""
-    z = (target - eye) / np.linalg.norm(target - eye)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    rot = np.stack([x, np.cross(z, x), z])
-    w2c = np.eye(4)
-    w2c[:3, :3], w2c[:3, 3] = rot, -rot @ eye
-    return w2c
-
-
 class MocapProjectionSource:
     """Real 2D motion for training and tests: shipped mocap clips through random moving cameras.
 
@@ -94,7 +83,7 @@ class MocapProjectionSource:
         azimuth, dist = rng.uniform(0, 2 * np.pi), rng.uniform(3.0, 5.0)
         eye = root[0] + np.array([dist * np.cos(azimuth), dist * np.sin(azimuth), rng.uniform(-0.3, 0.6)])
         velocity = 0.0 if is_proj else rng.uniform(-0.5, 0.5, 3) * np.array([1.0, 1.0, 0.2]) / 30.0
-        rot = _look_at(eye, root[0])[:3, :3]
+        rot = cameras.look_at(eye, root[0])[:3, :3]
         w2c = np.tile(np.eye(4), (t, 1, 1))
         w2c[:, :3, :3] = rot
         w2c[:, :3, 3] = -(eye + np.arange(t)[:, None] * velocity) @ rot.T
