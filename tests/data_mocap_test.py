@@ -1,10 +1,11 @@
 """BVH forward kinematics, npz clips and the shipped-clip registry (anylift_jax.data.mocap)."""
 import numpy as np
 import pytest
+from scipy.interpolate import interp1d
 from scipy.spatial.transform import Rotation
 
 from anylift_jax import skeleton
-from anylift_jax.data import mocap
+from anylift_jax.data import cameras, mocap
 
 # A 3-joint chain whose root lists its channels interleaved and in an unusual order.
 CHAIN_BVH = """HIERARCHY
@@ -130,3 +131,26 @@ def test_bvh_errors_name_the_file(tmp_path):
         mocap.read_bvh(_write(tmp_path, bad))
     with pytest.raises(ValueError, match=r"y\.bvh: BVH skeleton lacks the rig's joints \['LeftShoulder'"):
         mocap.load_bvh(_write(tmp_path, CHAIN_BVH, "y.bvh"))
+
+
+def test_mirror_is_a_reflection_with_left_right_swapped():
+    kp = mocap.load_shipped("amp_humanoid_walk")
+    m = mocap.mirror(kp)
+    np.testing.assert_array_equal(mocap.mirror(m), kp)
+    # Bone lengths are preserved; the reflection has determinant -1 (scipy: not a rotation).
+    for a, b in skeleton.BONES:
+        np.testing.assert_allclose(np.linalg.norm(m[:, a] - m[:, b], axis=-1),
+                                   np.linalg.norm(kp[:, skeleton.FLIP_PERM[a]] - kp[:, skeleton.FLIP_PERM[b]], axis=-1), atol=1e-6)
+    np.testing.assert_allclose(m[:, skeleton.L_HIP], kp[:, skeleton.R_HIP] * [1, -1, 1], atol=1e-7)
+    # The mirrored person faces the mirrored direction (facing is computed from left/right joints).
+    np.testing.assert_allclose(cameras.facing(m[0]), cameras.facing(kp[0]) * [1, -1, 1], atol=1e-6)
+
+
+def test_retime_matches_scipy_interpolation():
+    kp = mocap.load_shipped("amp_humanoid_run")
+    for speed in (0.8, 1.0, 1.25, 2.0):
+        out = mocap.retime(kp, speed)
+        t = np.arange(len(out)) * speed
+        assert t[-1] <= len(kp) - 1 < t[-1] + speed + 1e-6
+        ref = interp1d(np.arange(len(kp)), kp, axis=0)(t)
+        np.testing.assert_allclose(out, ref, atol=1e-5)

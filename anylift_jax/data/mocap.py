@@ -255,6 +255,32 @@ def load_npz(path):
     return kp.astype(np.float32), float(fps)
 
 
+def mirror(kp3d):
+    """Left/right mirror image (T, 17, 3) of a motion: world y negated, COCO left/right swapped.
+
+    A mirrored motion is a valid motion of the mirrored person, so it doubles the poses and
+    turning directions a few clips show.
+    """
+    return (kp3d * np.array([1.0, -1.0, 1.0], kp3d.dtype))[:, skeleton.FLIP_PERM]
+
+
+def resample_times(num_frames, speed):
+    """Linear resampling from the first frame at `speed` source frames per output frame:
+    (lo (N,) int, w (N,) float32) so that output n = (1 − w) · x[lo] + w · x[min(lo + 1, T − 1)];
+    N counts the output times inside the clip."""
+    n = int(np.floor((num_frames - 1) / speed + 1e-6)) + 1
+    pos = np.arange(n) * speed
+    lo = np.minimum(np.floor(pos).astype(int), max(num_frames - 2, 0))
+    return lo, np.clip(pos - lo, 0.0, 1.0).astype(np.float32)
+
+
+def retime(kp3d, speed):
+    """The motion (T, 17, 3) played `speed` times faster at the same frame rate (linear)."""
+    lo, w = resample_times(len(kp3d), speed)
+    w = w[:, None, None]
+    return (1.0 - w) * kp3d[lo] + w * kp3d[np.minimum(lo + 1, len(kp3d) - 1)]
+
+
 def load_shipped(name):
     """Keypoints (T, 17, 3) float32 at 30 fps of a shipped clip (`SHIPPED`)."""
     if name not in SHIPPED:
