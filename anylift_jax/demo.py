@@ -14,8 +14,6 @@ import os
 import sys
 import time
 
-import jax.numpy as jnp
-import numpy as np
 
 from anylift_jax import baselines, evaluate, lift, train, viz
 from anylift_jax.data import build, heldout
@@ -38,19 +36,6 @@ def train_stage2(workdir, steps):
     os.makedirs(run, exist_ok=True)
     train.train(config, run)
     return run
-
-
-def smplify_baseline(clips, out_dir, body):
-    """SMPLify-style baseline: the body model fitted to each clip's 2D keypoints and cameras."""
-    from anylift_jax.body import fit  # noqa: PLC0415
-
-    os.makedirs(out_dir, exist_ok=True)
-    for c in clips:
-        w2c = np.linalg.inv(c.cam_c2w)
-        res = fit.fit2d(body, jnp.asarray(c.keypoints[None]), jnp.asarray(c.scores[None]),
-                        jnp.asarray(c.intrinsics[None]), jnp.asarray(w2c[None]))
-        archive.write_output(os.path.join(out_dir, f"{c.clip_id}.npz"),
-                             {"keypoints3d": np.asarray(res["keypoints"][0]), "body_model": np.str_(body.name)})
 
 
 def main(argv=None):
@@ -79,15 +64,9 @@ def main(argv=None):
     summary = lift.lift_archive(config, train.load_model(checkpoint), archive_dir, preds["anylift"])
     _stamp(f"lifted with {checkpoint}: {summary['done']} done, {summary['skipped']} skipped", t0)
 
-    preds["backproject"] = os.path.join(wd, "backproject")
-    os.makedirs(preds["backproject"], exist_ok=True)
-    for c in clips:
-        archive.write_output(os.path.join(preds["backproject"], f"{c.clip_id}.npz"),
-                             {"keypoints3d": baselines.backproject(c), "body_model": np.str_("none")})
-    if args.smplify:
-        from anylift_jax.body.model import get_body_model  # noqa: PLC0415
-        preds["smplify"] = os.path.join(wd, "smplify")
-        smplify_baseline(clips, preds["smplify"], get_body_model(config.body.name, config.body.path))
+    for name in ("backproject", "smplify") if args.smplify else ("backproject",):
+        preds[name] = os.path.join(wd, name)
+        baselines.run(name, archive_dir, preds[name], config.body.name, config.body.path)
     _stamp("baselines done", t0)
 
     results = evaluate.evaluate_methods(preds, truth_dir, input_dir=archive_dir)

@@ -1,13 +1,15 @@
 """Evaluate lifted clips against ground truth: per-clip and mean metrics, a markdown table, JSON.
 
     python -m anylift_jax.evaluate --pred OUT_DIR --truth TRUTH_DIR [--input ARCHIVE_DIR]
-        [--json FILE] [--markdown FILE]
+        [--baseline backproject|smplify ...] [--json FILE] [--markdown FILE]
 
 `--pred` holds lifting outputs `<clip>.npz` with `keypoints3d` (T, 17, 3) (docs/keypoint-archive.md,
 output table); it may be repeated as `--pred NAME=DIR` to put several methods (e.g. baselines)
 side by side. `--truth` holds `<clip>.npz` with `keypoints3d` (T, 17, 3) and optionally `fps`, the
 shipped mocap format (anylift_jax/assets/mocap/README.md). `--input`, the keypoint archive that was
-lifted, adds the 2D reprojection error. Clips are matched by file name; a truth clip without a
+lifted, adds the 2D reprojection error and lets `--baseline NAME` (repeatable; `anylift_jax.baselines`)
+run a baseline on it into `--baseline-dir` (default `<first --pred>/../baselines/NAME`, resumable)
+and evaluate it alongside. Clips are matched by file name; a truth clip without a
 prediction, a prediction without truth, a frame-count mismatch or an unreadable file is listed
 under "problems" and makes the exit status 1 (the other clips are still evaluated).
 
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anylift_jax import metrics
+from anylift_jax import baselines, metrics
 from anylift_jax.io.archive import ArchiveError, check_array, check_finite, load_npz, read_clip
 
 DEFAULT_FPS = 30.0
@@ -186,12 +188,29 @@ def main(argv=None):
                         metavar="[NAME=]DIR", help="folder of lifting outputs; repeatable")
     parser.add_argument("--truth", required=True, help="folder of ground-truth <clip>.npz")
     parser.add_argument("--input", help="the keypoint archive that was lifted (2D error)")
+    parser.add_argument("--baseline", action="append", default=[], choices=baselines.BASELINES,
+                        help="run this baseline on --input and evaluate it too; repeatable")
+    parser.add_argument("--baseline-dir", help="outputs of the baselines go to DIR/NAME")
+    parser.add_argument("--body", default="anny", help="body model of the smplify baseline: anny or smpl")
+    parser.add_argument("--body-path", help="SMPL model file for --body smpl")
     parser.add_argument("--json", help="write the results as JSON here")
     parser.add_argument("--markdown", help="write the markdown tables here")
     args = parser.parse_args(argv)
     pred_dirs = dict(args.pred)
     if len(pred_dirs) != len(args.pred):
         parser.error("two --pred folders have the same method name; use NAME=DIR")
+    if args.baseline and not args.input:
+        parser.error("--baseline needs --input, the keypoint archive that was lifted")
+    root = Path(args.baseline_dir or Path(args.pred[0][1]).resolve().parent / "baselines")
+    for name in args.baseline:
+        if name in pred_dirs:
+            parser.error(f"--baseline {name}: a --pred folder already has that method name")
+        pred_dirs[name] = root / name
+        try:
+            baselines.run(name, args.input, pred_dirs[name], args.body, args.body_path)
+        except (ArchiveError, ValueError, FileNotFoundError) as e:
+            print(f"error: baseline {name}: {e}", file=sys.stderr)
+            return 2
     try:
         results = evaluate_methods(pred_dirs, args.truth, args.input)
     except ArchiveError as e:
