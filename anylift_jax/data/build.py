@@ -74,11 +74,28 @@ class Builder:
         # are the clean targets.
         self.input_noise = render2d.NoiseConfig(**self.d.get("input_noise", self.d.noise))
 
-    def camera(self, c, r):
-        """The moving camera (w2c (T, 4, 4), K (3, 3)) of render r of clip index c."""
+    def camera(self, c, r, kp3d=None):
+        """The moving camera (w2c (T, 4, 4), K (3, 3)) of render r of clip index c (filming kp3d,
+        by default the clip's motion). `config.data.camera` is a trajectory kind or several
+        separated by commas, one drawn uniformly per render."""
         rng = _rng(self.d, self.split, 0, c, r, 0)
         K = cameras.sample_intrinsics(rng, *self.d.image_size, self.d.fov_range)
-        return cameras.sample_trajectory(rng, self.motions[self.clips[c]], self.d.camera), K
+        kinds = self.d.camera.split(",")
+        kind = kinds[int(rng.integers(len(kinds)))] if len(kinds) > 1 else kinds[0]
+        kp3d = self.motions[self.clips[c]] if kp3d is None else kp3d
+        return cameras.sample_trajectory(rng, kp3d, kind), K
+
+    def motion(self, c, r):
+        """Motion (T, 17, 3) of render r of clip c: mirrored on odd renders when `config.data.mirror`,
+        played at a speed drawn log-uniformly from `config.data.speed_range` (default 1)."""
+        kp3d = self.motions[self.clips[c]]
+        if self.d.get("mirror", False) and r % 2:
+            kp3d = mocap.mirror(kp3d)
+        lo, hi = self.d.get("speed_range", (1.0, 1.0))
+        if hi > lo:
+            speed = np.exp(_rng(self.d, self.split, 3, c, r, 0).uniform(np.log(lo), np.log(hi)))
+            kp3d = mocap.retime(kp3d, speed)
+        return kp3d
 
     def render(self, kp3d, w2c, K, rng, noise):
         return render2d.render_clip(kp3d, w2c, K, self.d.image_size, rng, noise)
@@ -111,8 +128,8 @@ class Builder:
         """Windows of `window` frames every `window_stride` frames of render r of clip c, each seen
         by the moving camera and by its own ring through the camera at the window's first frame
         (the model's frame 0), so the loader never crops these records."""
-        kp3d = self.motions[self.clips[c]]
-        w2c, K = self.camera(c, r)
+        kp3d = self.motion(c, r)
+        w2c, K = self.camera(c, r, kp3d)
         rng = _rng(self.d, self.split, 2, c, r, 1)
         T = self.d.num_frames
         records = []
