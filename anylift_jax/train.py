@@ -5,8 +5,10 @@ path for one CPU, one GPU or a multi-host slice: a 1-D 'data' mesh over all devi
 sharded on it, parameters, optimiser state and EMA replicated, a jitted step with donated state.
 Resume is automatic from `--workdir/checkpoints`; the step's randomness is a function of the step
 number and the data iterator state is checkpointed, so a resumed run continues exactly.
-Metrics go to stdout (tqdm) and to `--workdir/metrics.jsonl` (one JSON object per logged step;
-TensorBoard writers need TensorFlow or tensorboardX, neither of which is installed).
+Metrics (loss terms, grad norm, steps/s, examples/s) go to stdout (tqdm), `--workdir/metrics.jsonl` and
+TensorBoard event files in `--workdir/tb`; every `train.sample_every` steps the EMA model samples a
+fixed batch and a sheet of generated vs real 2D skeletons goes to `--workdir/samples/step_<N>.png`
+and TensorBoard (`anylift_jax.train_log`).
 """
 import importlib
 import json
@@ -46,8 +48,9 @@ def default_config():
     c.optim = dict(lr=2e-4, warmup_steps=1000, final_lr_fraction=0.01, weight_decay=0.0, grad_clip=1.0,
                    b1=0.9, b2=0.999)
     # object_drop_prob: chance that an object keypoint of the conditioning view is hidden (HOI).
+    # sample_every: steps between sample sheets (0: none).
     c.train = dict(num_steps=600_000, ema_decay=0.995, log_every=100, checkpoint_every=5000, max_to_keep=3,
-                   object_drop_prob=0.0)
+                   object_drop_prob=0.0, sample_every=1000)
     return ml_collections.ConfigDict(c)
 
 
@@ -228,6 +231,25 @@ def sample(config, graphdef, rest, params, batch, key):
     return out * jnp.expand_dims(batch["mask"], [a for a in range(out.ndim) if a not in (0, frame_axis)])
 
 
+def make_sheet_sampler(config, graphdef, rest, mesh, clips):
+    """(batch, fn): the fixed batch of the sample sheets and jitted `fn(params) -> samples` (numpy).
+
+    The batch is the first `clips` clips of the data stream at the run's seed as a lone process
+    sees it, so every process holds the same one and sampling runs replicated; every process must
+    call `fn` (it is one program on the mesh). The key is fixed: successive sheets differ only by
+    the parameters.
+    """
+    c = config.copy_and_resolve_references()
+    c.data.batch_size = clips
+    if "num_workers" in c.data:  # one small batch is not worth starting worker processes
+        c.data.num_workers = 0
+    batch = next(make_iterator(c, process_index=0, process_count=1))
+    repl = sharding.replicated(mesh)
+    on_mesh = jax.tree.map(lambda x: jax.make_array_from_process_local_data(repl, np.asarray(x)), batch)
+    run = jax.jit(lambda r, p, b: sample(config, graphdef, r, p, b, jax.random.key(config.seed)), out_shardings=repl)
+    return batch, lambda params: np.asarray(run(rest, params, on_mesh).addressable_data(0))
+
+
 # ------------------------------------------------------------------------------------- checkpoint
 def checkpoint_manager(config, workdir):
     return ocp.CheckpointManager(
@@ -319,11 +341,18 @@ def train(config, workdir, *, stop_at=None):
     state, data_iter = restore_latest(manager, state, data_iter)
     step_fn = make_train_step(config, graphdef, rest, tx, mesh)
     start, stop = int(state["step"]), min(config.train.num_steps, stop_at or config.train.num_steps)
-    log_path = os.path.join(workdir, "metrics.jsonl")
-    if jax.process_index() == 0:  # the model's recipe, for `load_model`
+    main = jax.process_index() == 0
+    if main:  # the model's recipe, for `load_model`
         with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
             f.write(config.to_json_best_effort(indent=2))
-    bar = tqdm.tqdm(range(start, stop), initial=start, total=stop, disable=jax.process_index() != 0)
+    # Imported here: tensorboardX (which imports torch where installed) and matplotlib are for
+    # training runs only, not for every user of `default_config` or `sample`.
+    from anylift_jax import train_log  # noqa: PLC0415
+    log = train_log.TrainLog(workdir, start) if main else None
+    sample_every = config.train.sample_every
+    if sample_every:
+        sheet_batch, sample_fixed = make_sheet_sampler(config, graphdef, rest, mesh, train_log.sheet_clips(config))
+    bar = tqdm.tqdm(range(start, stop), initial=start, total=stop, disable=not main)
     t_last, s_last = time.perf_counter(), start
     for step in bar:
         state, metrics = step_fn(state, sharding.shard_batch(next(data_iter), mesh))
@@ -335,12 +364,19 @@ def train(config, workdir, *, stop_at=None):
             t_last, s_last = now, done
             metrics.update(step=done, steps_per_s=rate, examples_per_s=rate * config.data.batch_size)
             bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k != "step"})
-            if jax.process_index() == 0:
-                with open(log_path, "a") as f:
-                    f.write(json.dumps(metrics) + "\n")
+            if main:
+                log.scalars(metrics)
+        if sample_every and done % sample_every == 0:
+            t_sample = time.perf_counter()
+            generated = sample_fixed(state["ema"])
+            if main:
+                log.samples(done, train_log.sample_sheet(sheet_batch, generated))
+            t_last += time.perf_counter() - t_sample  # steps/s measures training only
         manager.save(done, args=_save_args(state, data_iter), force=done == stop)
     manager.wait_until_finished()
     manager.close()
+    if main:
+        log.close()
     return state
 
 

@@ -9,6 +9,8 @@ default 8). The 3D panel shows the COCO-17 skeleton (`skeleton.BONES`), the path
 far and, with `--input`, the camera centres of `cam_c2w` with the current camera's viewing
 direction; the 2D panel shows the input keypoints (score 0 hidden) in the image frame. Rendering is
 matplotlib with the Agg backend, so no display is needed.
+
+`skeleton_sheet` draws generated next to real 2D skeleton sequences (the trainer's sample sheets).
 """
 import argparse
 import sys
@@ -19,6 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from anylift_jax import skeleton  # noqa: E402
@@ -151,6 +154,60 @@ def write_contact_sheet(images, path, columns=SHEET_COLUMNS):
         r, c = divmod(i, cols)
         sheet[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
     Image.fromarray(sheet).save(path)
+
+
+SAMPLE_CELL_PX = 160  # each cell of a `skeleton_sheet` is SAMPLE_CELL_PX × SAMPLE_CELL_PX pixels
+REAL_GREY = "0.75"
+
+
+def _segments(kp, drawn):
+    """(S, 2, 2) bone segments of kp (K, 2) whose two joints are both `drawn` (K,) bool."""
+    bones = [(a, b) for a, b in skeleton.BONES if drawn[a] and drawn[b]]
+    return np.array([kp[[a, b]] for a, b in bones]).reshape(-1, 2, 2), bones
+
+
+def skeleton_sheet(real, generated, visible, labels, frames=4):
+    """Contact sheet (R · SAMPLE_CELL_PX, frames · SAMPLE_CELL_PX, 3) uint8 of 2D skeleton sequences.
+
+    real, generated: (R, T, 17, 2) global 2D keypoints in image-like axes (y down); visible (R, T, 17)
+    bool: where the real joint is observed. Row r shows `frames` evenly spaced frames of sequence r
+    among those with an observed joint: the real skeleton thick in grey, the generated one on top in
+    left/right colours, both in the same square axes (one per row, spanning both, so a generated
+    sequence that drifts or shrinks is visible as such). labels: R strings written in each row's
+    first cell.
+    """
+    real, generated = np.asarray(real, np.float32), np.asarray(generated, np.float32)
+    visible = np.asarray(visible, bool)
+    rows = len(real)
+    fig = plt.figure(figsize=(frames * SAMPLE_CELL_PX / DPI, rows * SAMPLE_CELL_PX / DPI), dpi=DPI)
+    axes = fig.subplots(rows, frames, squeeze=False)
+    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.0, top=1.0, wspace=0.02, hspace=0.02)
+    for r in range(rows):
+        shown = np.flatnonzero(visible[r].any(-1))
+        ts = shown[np.unique(np.linspace(0, len(shown) - 1, frames).round().astype(int))] if len(shown) else []
+        pts = np.concatenate([real[r][ts][visible[r][ts]], generated[r][ts].reshape(-1, 2)])
+        pts = pts[np.isfinite(pts).all(-1)]
+        centre = (pts.max(0) + pts.min(0)) / 2 if len(pts) else np.zeros(2)
+        half = 0.55 * max((pts.max(0) - pts.min(0)).max() if len(pts) else 0.0, 1e-3)
+        for c, ax in enumerate(axes[r]):
+            ax.set_xlim(centre[0] - half, centre[0] + half)
+            ax.set_ylim(centre[1] + half, centre[1] - half)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(ts):
+                continue
+            t = ts[c]
+            segs, _ = _segments(real[r, t], visible[r, t])
+            ax.add_collection(LineCollection(segs, colors=REAL_GREY, linewidths=4))
+            segs, bones = _segments(generated[r, t], np.ones(real.shape[2], bool))
+            ax.add_collection(LineCollection(segs, colors=[_bone_colour(a, b) for a, b in bones], linewidths=1.5))
+            ax.text(0.97, 0.97, f"t={t}", transform=ax.transAxes, ha="right", va="top", fontsize=7)
+        axes[r, 0].text(0.03, 0.97, labels[r], transform=axes[r, 0].transAxes, va="top", fontsize=7)
+    axes[-1, 0].text(0.03, 0.03, "grey: real\ncolour: generated", transform=axes[-1, 0].transAxes, fontsize=7)
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return image
 
 
 def render_clip(kp3d, out, clip=None, fps=30.0, sheet_frames=8):

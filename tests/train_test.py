@@ -1,13 +1,16 @@
-"""Training program on 8 fake CPU devices: sharded step, overfitting, resume, sample quality."""
+"""Training program on 8 fake CPU devices: sharded step, overfitting, resume, sample quality, logs."""
 import importlib.util
+import json
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
+from tensorboard.backend.event_processing import event_accumulator
 
-from anylift_jax import sharding, train
+from anylift_jax import sharding, skeleton, train, train_log, viz
 from anylift_jax.data import mocap, normalize
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -119,3 +122,74 @@ def test_multi_view_sampling_reproduces_the_input_view():
     np.testing.assert_allclose(out[:, 0, :-2, 1:], batch["x0"][:, 0, :-2, 1:], atol=1e-6)
     assert np.abs(np.asarray(out[:, 0, :-2, 0] - batch["x0"][:, 0, :-2, 0])).min() > 0  # hidden joint sampled
     assert np.all(np.asarray(out[:, :, -2:]) == 0)  # padding zeroed
+
+
+def read_tensorboard(logdir):
+    """TensorBoard's own reader (not tensorboardX, which wrote the files)."""
+    acc = event_accumulator.EventAccumulator(str(logdir), size_guidance={event_accumulator.SCALARS: 0,
+                                                                        event_accumulator.IMAGES: 0})
+    acc.Reload()
+    return acc
+
+
+@pytest.mark.slow  # one program run plus the sampler's compile, ~30 s on 2 busy cores
+def test_run_logs_scalars_to_tensorboard_and_sample_sheets(tmp_path):
+    config = tiny(num_steps=4, log_every=2, checkpoint_every=4, sample_every=4)
+    config.diffusion.sample_steps = 2
+    train.train(config, str(tmp_path))
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in logged] == [2, 4]
+    names = set(logged[0]) - {"step"}
+    assert {"loss", "grad_norm", "steps_per_s", "examples_per_s"} <= names
+    acc = read_tensorboard(tmp_path / "tb")
+    assert set(acc.Tags()["scalars"]) == names
+    for name in names:
+        events = acc.Scalars(name)
+        assert [e.step for e in events] == [2, 4]
+        np.testing.assert_allclose([e.value for e in events], [m[name] for m in logged], rtol=1e-6)  # float32 in TB
+    # One sheet, at step 4: 8 single-view clips × 4 frames of 160-pixel cells, also in TensorBoard.
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_4.png"]
+    png = np.asarray(Image.open(tmp_path / "samples" / "step_4.png"))
+    cell = viz.SAMPLE_CELL_PX
+    assert png.shape == (train_log.SHEET_ROWS * cell, train_log.SHEET_FRAMES * cell, 3)
+    assert len(np.unique(png.reshape(-1, 3), axis=0)) > 10  # skeletons drawn, not a blank canvas
+    (image,) = acc.Images("samples")
+    assert (image.step, image.width, image.height) == (4, png.shape[1], png.shape[0])
+
+
+def test_resumed_log_replaces_the_interrupted_runs_later_steps(tmp_path):
+    """An interrupted run logged steps 1-3 after its last checkpoint at 1; the resumed run (start 1)
+    logs 2-3 again, and TensorBoard shows each step once, with the resumed run's values."""
+    first = train_log.TrainLog(str(tmp_path), 0)
+    for step in (1, 2, 3):
+        first.scalars({"step": step, "loss": float(step)})
+    first.close()
+    resumed = train_log.TrainLog(str(tmp_path), 1)
+    for step in (2, 3):
+        resumed.scalars({"step": step, "loss": 10.0 * step})
+    resumed.close()
+    events = read_tensorboard(tmp_path / "tb").Scalars("loss")
+    assert [(e.step, e.value) for e in events] == [(1, 1.0), (2, 20.0), (3, 30.0)]
+
+
+def test_sample_sheet_draws_real_and_generated_where_they_are():
+    """Real skeleton (grey) only where observed, the generated one (colours) where it is."""
+    t, k = 6, skeleton.NUM_JOINTS
+    r = np.random.default_rng(0)
+    pose = np.stack([r.uniform(-1.5, 1.5, k), r.uniform(-0.3, 0.3, k)], -1).astype(np.float32)
+    real = np.broadcast_to(pose, (2, t, k, 2)).copy()
+    generated = real + np.array([0.0, 1.2], np.float32)  # below the real one (y down)
+    visible = np.ones((2, t, k), bool)
+    visible[1] = False  # row 1: nothing observed, so no frame to show
+    image = viz.skeleton_sheet(real, generated, visible, ["a", "b"], frames=2).astype(int)
+    cell = viz.SAMPLE_CELL_PX
+    assert image.shape == (2 * cell, 2 * cell, 3)
+    grey = np.all(np.abs(image - 191) <= 2, axis=-1)  # matplotlib "0.75"
+    coloured = image.max(-1) - image.min(-1) > 60
+    # Axes span y ∈ [-1.05, 2.25] (square around both, 10 % margin): the real skeleton falls in
+    # pixel rows 36-65 and the generated one in 95-124; the labels lie above 20 and below 128.
+    upper, lower = slice(20, 80), slice(80, 128)
+    for col in (slice(0, cell), slice(cell, 2 * cell)):
+        assert grey[upper, col].sum() > 100 and grey[lower, col].sum() == 0
+        assert coloured[lower, col].sum() > 100 and coloured[upper, col].sum() == 0
+    assert grey[cell + 20:cell + 128].sum() == 0 and coloured[cell + 20:cell + 128].sum() == 0
