@@ -11,8 +11,11 @@ def get_config(arg=None):
         clips_per_batch=16,  # clips lifted (and body-fitted) together
         overlap=16,  # frames shared by consecutive windows of long clips, cross-faded
         score_threshold=0.3,  # detector confidence below which a keypoint counts as missing
-        generated_view_weight=1.0,
-        smooth_sigma=2.0,  # Gaussian temporal smoothing of the triangulated keypoints, frames  # triangulation weight of a generated view's keypoint
+        # Triangulation weight of a generated view's keypoint relative to a detected one of
+        # confidence 1: the input view is observed, the others are samples (held-out benchmark:
+        # 0.1 vs 1.0 gave PA-MPJPE 53.8 vs 58.8 mm, WA-MPJPE100 186 vs 198 mm, 2D error 15 vs 43 px).
+        generated_view_weight=0.1,
+        smooth_sigma=2.0,  # Gaussian temporal smoothing of the triangulated keypoints, frames
         fit_body=True,  # fit the body model and output its keypoints and parameters
         fit_bucket=64,  # clips are padded to a multiple of this many frames for the fit
     )
