@@ -1,13 +1,15 @@
 """Render a lifted clip: 3D skeleton with the camera trajectory, next to the input 2D keypoints.
 
     python -m anylift_jax.viz --clip OUT/clip.npz [--input ARCHIVE/clip.npz] --out FILE
-        [--frames N] [--fps FPS]
+        [--frames N] [--fps FPS] [--body-path SMPL_FILE]
 
 FILE ending in `.gif` (Pillow), `.mp4` (H.264 through the ffmpeg binary of the PyPI package
 `imageio-ffmpeg`, needed only for MP4) or `.png` (a contact sheet of N evenly spaced frames,
 default 8). The 3D panel shows the COCO-17 skeleton (`skeleton.BONES`), the path of the mid-hip so
 far and, with `--input`, the camera centres of `cam_c2w` with the current camera's viewing
-direction; the 2D panel shows the input keypoints (score 0 hidden) in the image frame. Rendering is
+direction; when the output holds body-model parameters (`body_model` anny, or smpl with
+`--body-path`), the body surface is drawn as every MESH_STRIDE-th vertex of the mesh (a
+point cloud: matplotlib draws tens of thousands of triangles at seconds per frame); the 2D panel shows the input keypoints (score 0 hidden) in the image frame. Rendering is
 matplotlib with the Agg backend, so no display is needed.
 
 `skeleton_sheet` draws generated next to real 2D skeleton sequences (the trainer's sample sheets).
@@ -26,12 +28,16 @@ from PIL import Image  # noqa: E402
 
 from anylift_jax import skeleton  # noqa: E402
 from anylift_jax.evaluate import load_keypoints3d  # noqa: E402
-from anylift_jax.io.archive import ArchiveError, read_clip  # noqa: E402
+from anylift_jax.io.archive import ArchiveError, load_npz, read_clip  # noqa: E402
 
 PANEL_PX = 400  # each panel is PANEL_PX × PANEL_PX pixels
 DPI = 100
 SHEET_COLUMNS = 4
 LEFT, RIGHT = "tab:blue", "tab:red"
+MESH_STRIDE = 8
+# Parameter keys of a lifting output per body model (`output_arrays` of anylift_jax.body.model).
+BODY_KEYS = {"anny": {"global_rotation", "body_pose", "shape", "global_translation"},
+             "smpl": {"global_orient", "body_pose", "betas", "transl"}}
 
 
 def _bone_colour(a, b):
@@ -41,11 +47,13 @@ def _bone_colour(a, b):
 
 class _Renderer:
     """One matplotlib figure whose artists are updated frame by frame (much faster than
-    redrawing). kp3d (T, 17, 3) world metres; clip: the input io.archive.Clip or None."""
+    redrawing). kp3d (T, 17, 3) world metres; clip: the input io.archive.Clip or None; vertices:
+    (T, N, 3) body surface points or None."""
 
-    def __init__(self, kp3d, clip=None):
+    def __init__(self, kp3d, clip=None, vertices=None):
         self.kp3d = np.asarray(kp3d, np.float32)
         self.clip = clip
+        self.vertices = vertices
         panels = 1 if clip is None else 2
         self.fig = plt.figure(figsize=(panels * PANEL_PX / DPI, PANEL_PX / DPI), dpi=DPI)
         ax = self.fig.add_subplot(1, panels, 1, projection="3d")
@@ -67,6 +75,8 @@ class _Renderer:
         self.bones3d = [ax.plot([], [], [], color=_bone_colour(a, b), lw=2)[0]
                         for a, b in skeleton.BONES]
         self.trail = ax.plot([], [], [], color="0.6", lw=1)[0]
+        if vertices is not None:
+            self.mesh = ax.plot([], [], [], ".", color="tab:orange", ms=1, alpha=0.35)[0]
         self.title = ax.set_title("")
         if clip is not None:
             ax.plot(*cam.T, color="tab:green", lw=1, alpha=0.6)
@@ -90,6 +100,8 @@ class _Renderer:
         for line, (a, b) in zip(self.bones3d, skeleton.BONES):
             line.set_data_3d(kp[[a, b], 0], kp[[a, b], 1], kp[[a, b], 2])
         self.trail.set_data_3d(*self.root[: t + 1].T)
+        if self.vertices is not None:
+            self.mesh.set_data_3d(*self.vertices[t].T)
         self.title.set_text(f"frame {t}")
         if self.clip is not None:
             c2w = self.clip.cam_c2w[t]
@@ -109,9 +121,9 @@ class _Renderer:
         plt.close(self.fig)
 
 
-def render_frames(kp3d, clip=None, frames=None):
+def render_frames(kp3d, clip=None, frames=None, vertices=None):
     """Yield RGB images (H, W, 3) uint8 of the given frame indices (default: all)."""
-    renderer = _Renderer(kp3d, clip)
+    renderer = _Renderer(kp3d, clip, vertices)
     try:
         for t in range(len(renderer.kp3d)) if frames is None else frames:
             yield renderer.render(int(t))
@@ -210,17 +222,35 @@ def skeleton_sheet(real, generated, visible, labels, frames=4):
     return image
 
 
-def render_clip(kp3d, out, clip=None, fps=30.0, sheet_frames=8):
-    """Write `out` (.gif, .mp4 or .png contact sheet of `sheet_frames` frames) for a clip."""
+def body_vertices(arrays, name, body_path=None, stride=MESH_STRIDE):
+    """(T, N, 3) every `stride`-th mesh vertex of a lifting output's body, or None when it holds no
+    body parameters (`body_model` "none" or absent, or none of the model's parameter keys) or is
+    SMPL without `body_path`. Parameters that are present but malformed raise ValueError."""
+    import jax  # noqa: PLC0415  (the skeleton-only video needs no jax)
+
+    from anylift_jax.body.model import get_body_model  # noqa: PLC0415
+
+    kind = str(arrays.get("body_model", "none"))
+    if kind not in BODY_KEYS or not BODY_KEYS[kind] & set(arrays) or (kind == "smpl" and body_path is None):
+        return None
+    body = get_body_model(kind, body_path if kind == "smpl" else None)
+    params = body.params_from_output(arrays, name)
+    verts = jax.jit(body.vertices)(jax.tree.map(jax.numpy.asarray, params))
+    return np.asarray(verts[:, ::stride], np.float32)
+
+
+def render_clip(kp3d, out, clip=None, fps=30.0, sheet_frames=8, vertices=None):
+    """Write `out` (.gif, .mp4 or .png contact sheet of `sheet_frames` frames) for a clip;
+    vertices: optional (T, N, 3) body surface points (`body_vertices`)."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix == ".png":
         frames = np.unique(np.linspace(0, len(kp3d) - 1, sheet_frames).round().astype(int))
-        write_contact_sheet(render_frames(kp3d, clip, frames), out)
+        write_contact_sheet(render_frames(kp3d, clip, frames, vertices), out)
     elif suffix == ".gif":
-        write_gif(render_frames(kp3d, clip), out, fps)
+        write_gif(render_frames(kp3d, clip, vertices=vertices), out, fps)
     elif suffix == ".mp4":
-        write_mp4(render_frames(kp3d, clip), out, fps)
+        write_mp4(render_frames(kp3d, clip, vertices=vertices), out, fps)
     else:
         raise SystemExit(f"{out}: unknown output type '{suffix}', use .mp4, .gif or .png")
 
@@ -233,11 +263,13 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="FILE.mp4, FILE.gif or FILE.png")
     parser.add_argument("--frames", type=int, default=8, help="frames of a .png contact sheet")
     parser.add_argument("--fps", type=float, help="frame rate (default: the input's, else 30)")
+    parser.add_argument("--body-path", help="SMPL model file, to draw the body of an smpl output")
     args = parser.parse_args(argv)
     try:
         kp3d, _ = load_keypoints3d(args.clip)
+        vertices = body_vertices(load_npz(args.clip)[0], args.clip, args.body_path)
         clip = read_clip(args.input) if args.input else None
-    except ArchiveError as e:
+    except (ArchiveError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if clip is not None and clip.num_frames != len(kp3d):
@@ -245,7 +277,7 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     fps = args.fps or (clip.fps if clip is not None else 30.0)
-    render_clip(kp3d, args.out, clip, fps, args.frames)
+    render_clip(kp3d, args.out, clip, fps, args.frames, vertices)
     print(f"wrote {args.out}")
     return 0
 

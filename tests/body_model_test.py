@@ -114,3 +114,21 @@ def test_anny_grad_and_outputs(anny):
     out = anny.output_arrays(jax.tree.map(lambda x: x[0], params))
     assert {k: v.shape for k, v in out.items()} == {
         "global_rotation": (3, 3), "body_pose": (3, 64, 3), "shape": (6,), "global_translation": (3, 3)}
+
+
+def test_params_from_output_inverts_output_arrays(smpl_files, anny):
+    rng = np.random.default_rng(1)
+    for model in (bm.get_body_model("smpl", smpl_files[0]), anny):
+        params = {"orient": rng.normal(size=(5, 3)), "pose": rng.normal(size=(5, model.num_pose, 3)) * 0.2,
+                  "shape": rng.uniform(size=(model.shape_dim,)), "transl": rng.normal(size=(5, 3))}
+        params = {k: v.astype(np.float32) for k, v in params.items()}
+        arrays = model.output_arrays(params)
+        back = model.params_from_output(arrays)
+        for k in params:
+            np.testing.assert_array_equal(back[k], params[k])
+        key = next(iter(arrays))
+        with pytest.raises(ValueError, match=f"clip.npz: key '{key}': missing"):
+            model.params_from_output({k: v for k, v in arrays.items() if k != key}, "clip.npz")
+        bad = dict(arrays, transl=np.zeros((4, 3)), global_translation=np.zeros((4, 3)))
+        with pytest.raises(ValueError, match=r"expected shape \(5, 3\)"):
+            model.params_from_output(bad)

@@ -84,3 +84,28 @@ def test_bad_inputs(clip_files, tmp_path, capsys):
     assert "short.npz has 5 frames" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="unknown output type '.avi'"):
         viz.main(["--clip", str(pred), "--out", str(tmp_path / "x.avi")])
+
+
+def test_body_mesh_is_drawn_from_smpl_parameters(tmp_path):
+    """An smpl output with parameters: with --body-path the 3D panel shows the body's vertices
+    (orange points) around the skeleton, without it the skeleton only."""
+    from anylift_jax.body import model as bm  # noqa: PLC0415
+    from anylift_jax.body import synthetic  # noqa: PLC0415
+
+    path = synthetic.write_smpl_file(tmp_path / "m.pkl", seed=0)
+    body = bm.get_body_model("smpl", path)
+    params = body.init_params((), 2)
+    arrays = {"keypoints3d": np.asarray(body.keypoints(params)), "body_model": np.str_("smpl"),
+              **body.output_arrays(params)}
+    archive.write_output(tmp_path / "c.npz", arrays)
+    verts = viz.body_vertices(arrays, "c.npz", path)
+    np.testing.assert_allclose(verts, np.asarray(body.vertices(params))[:, ::viz.MESH_STRIDE], atol=1e-6)
+    assert viz.body_vertices(arrays, "c.npz", None) is None
+    images = {}
+    for name, extra in (("mesh", ["--body-path", str(path)]), ("skeleton", [])):
+        out = tmp_path / f"{name}.png"
+        assert viz.main(["--clip", str(tmp_path / "c.npz"), "--out", str(out), "--frames", "1"] + extra) == 0
+        images[name] = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    # tab:orange at alpha 0.35 over white is about (255, 210, 171); red bones have r ≈ 214.
+    orange = lambda im: ((im[..., 0] > 240) & (im[..., 1] > 150) & (im[..., 1] < 235) & (im[..., 0] - im[..., 2] > 40)).sum()
+    assert orange(images["mesh"]) > 50 and orange(images["skeleton"]) == 0

