@@ -6,9 +6,16 @@ Per clip: cut into model-length windows (overlapping, blended), normalise each w
 view to model space, place the virtual ring (docs/design.md), sample the other views with the
 Stage-2 model (DDIM, input view inpainted), triangulate all views into the input world frame,
 fit the body model and write `<clip>.npz` per docs/keypoint-archive.md.
+
+HOI (Sec. 2.2): a model with `num_object_keypoints` M > 0 takes K = 17 + M keypoints, the clip's
+object keypoints after the body joints (all unobserved when the clip has none). All K are
+triangulated; the body joints give `keypoints3d`, the object keypoints Q the object pose
+(`hoi.object_pose_from_keypoints`: Umeyama of the category's canonical keypoints to Q, temporally
+smoothed), written as object_rot6d, object_transl, object_scale in the world frame.
 """
 import argparse
 import dataclasses
+import functools
 import os
 import sys
 import time
@@ -20,14 +27,20 @@ import numpy as np
 import tqdm
 from scipy.ndimage import gaussian_filter1d, median_filter
 
-from anylift_jax import sharding, skeleton, views
+from anylift_jax import hoi, sharding, skeleton, views
 from anylift_jax.data.normalize import compose, decompose, normalize, rays
 from anylift_jax.geometry import triangulate as tri
+from anylift_jax.hoi.pose import MIN_KEYPOINTS
 from anylift_jax.io import archive
 
 
 # The Stage-2 model the package ships (trained by the command in docs/results.md).
 SHIPPED_MODEL = os.path.join(os.path.dirname(__file__), "assets", "models", "stage2_tiny")
+
+# Object-pose weight of an object keypoint the input view does not observe (observed: 1). Its 3D
+# position rests on the generated views alone, so it decides the pose only in frames with no
+# observed keypoints nearby in time (the pose smoothing fills frames from their neighbours).
+HIDDEN_OBJECT_WEIGHT = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +48,7 @@ class Window:
     """One model-length window of a clip, ready for the network (numpy, model space)."""
     clip: int          # index of the clip in the batch being lifted
     frames: np.ndarray  # (T,) source frame indices (padding repeats the last frame)
-    x: np.ndarray       # (T, K, 2) decomposed model-space input view
+    x: np.ndarray       # (T, K, 2) decomposed model-space input view (K = 17, or 17 + M for HOI)
     valid: np.ndarray   # (T, K) observed keypoints (score above threshold, real frames)
     mask: np.ndarray    # (T,) real frames
     w2c: np.ndarray     # (T, 4, 4)
@@ -53,9 +66,29 @@ def window_starts(num_frames, length, overlap):
     return sorted(set(starts))
 
 
-def make_windows(clip_index, clip, length, overlap, score_threshold):
-    """Cut one `archive.Clip` into `Window`s; short clips are padded (mask 0)."""
+def model_keypoints(clip, num_object_keypoints):
+    """Pixels (T, K, 2) and scores (T, K) of a clip as a model with M = num_object_keypoints takes
+    them: the 17 body joints, then (M > 0) the clip's M object keypoints, or M with score 0 when
+    the clip has no object."""
+    if not num_object_keypoints:
+        return clip.keypoints, clip.scores
+    T, M = clip.keypoints.shape[0], num_object_keypoints
+    if clip.object_keypoints is None:
+        obj, obj_scores = np.zeros((T, M, 2), np.float32), np.zeros((T, M), np.float32)
+    else:
+        chex.assert_shape(clip.object_keypoints, (T, M, 2))
+        obj, obj_scores = clip.object_keypoints, clip.object_scores
+    return np.concatenate([clip.keypoints, obj], 1), np.concatenate([clip.scores, obj_scores], 1)
+
+
+def make_windows(clip_index, clip, length, overlap, score_threshold, num_object_keypoints=0):
+    """Cut one `archive.Clip` into `Window`s; short clips are padded (mask 0).
+
+    num_object_keypoints: M of an HOI model (`model_keypoints`); the windows then hold K = 17 + M
+    keypoints. The depth and scale of the ring come from the body joints alone.
+    """
     T = clip.keypoints.shape[0]
+    pix, scores = model_keypoints(clip, num_object_keypoints)
     w2c = np.linalg.inv(clip.cam_c2w).astype(np.float32)
     observed = clip.scores > score_threshold
     depths = views.subject_depths(rays(clip.keypoints, clip.intrinsics), observed)
@@ -64,8 +97,8 @@ def make_windows(clip_index, clip, length, overlap, score_threshold):
         idx = np.arange(start, start + length)
         mask = (idx < T).astype(np.float32)
         idx = np.minimum(idx, T - 1)
-        valid = (clip.scores[idx] > score_threshold) & (mask[:, None] > 0)
-        x, params = normalize(clip.keypoints[idx], clip.intrinsics[idx], valid)
+        valid = (scores[idx] > score_threshold) & (mask[:, None] > 0)
+        x, params = normalize(pix[idx], clip.intrinsics[idx], valid)
         out.append(Window(clip_index, idx, decompose(x).astype(np.float32), valid.astype(np.float32), mask,
                           w2c[idx], np.float32(params.scale), params.center.astype(np.float32),
                           depths[start]))
@@ -78,6 +111,27 @@ def blend_weights(length, overlap):
     return np.clip(np.minimum(t + 1, length - t) / (overlap + 1), 1e-3, 1.0)
 
 
+def ring_geometry(w2c, scale, center, depth, num_views):
+    """The virtual ring of one window (docs/design.md "Several views"), from its input cameras
+    w2c (T, 4, 4), s₀ (), c₀ (2,) and estimated frame-0 pelvis depth () -> all views' w2c
+    (V, T, 4, 4), model intrinsics A (V, 3, 3) and camera features (V, T, 12). jax."""
+    pelvis0, d0 = views.pelvis_at_depth(w2c[0], center, depth)
+    w2c_v = views.ring_cameras(w2c, pelvis0, num_views)
+    return w2c_v, views.ring_intrinsics(scale, center, num_views), views.camera_features(w2c_v, d0)
+
+
+def triangulate_views(xg, A, w2c_v, valid, view_weight):
+    """World keypoints (B, T, K, 3) from every view's global model coordinates xg (B, V, T, K, 2)
+    seen through A (B, V, 3, 3) and w2c_v (B, V, T, 4, 4) (`ring_geometry`). The input view
+    weighs valid (B, T, K) (1 observed, 0 not), each generated view `view_weight`. jax."""
+    B, V, T, K, _ = xg.shape
+    weights = jnp.concatenate([valid[:, :, None], jnp.full((B, T, V - 1, K), view_weight)], 2)
+    kp3d = tri.triangulate(xg.swapaxes(1, 2), jnp.broadcast_to(A[:, None], (B, T, V, 3, 3)),
+                           w2c_v.swapaxes(1, 2), weights)
+    chex.assert_shape(kp3d, (B, T, K, 3))
+    return kp3d
+
+
 def make_lift_fn(config, graphdef, rest, mesh, view_weight):
     """Jitted `fn(params, batch of windows, key) -> (kp3d (B, T, K, 3), views (B, V, T, K, 2))`.
 
@@ -88,39 +142,32 @@ def make_lift_fn(config, graphdef, rest, mesh, view_weight):
     from anylift_jax import train  # noqa: PLC0415  (train imports the data stack; lifting needs it only here)
 
     num_views = config.model.num_views
-
-    def geometry(w2c, scale, center, depth):
-        pelvis0, d0 = views.pelvis_at_depth(w2c[0], center, depth)
-        w2c_v = views.ring_cameras(w2c, pelvis0, num_views)
-        return w2c_v, views.ring_intrinsics(scale, center, num_views), views.camera_features(w2c_v, d0)
+    geometry = jax.vmap(functools.partial(ring_geometry, num_views=num_views))
 
     def fn(params, w, key):
         B, T, K, _ = w["x"].shape
-        w2c_v, A, cam = jax.vmap(geometry)(w["w2c"], w["scale"], w["center"], w["depth"])
+        w2c_v, A, cam = geometry(w["w2c"], w["scale"], w["center"], w["depth"])
         x0 = jnp.zeros((B, num_views, T, K, 2)).at[:, 0].set(w["x"])
         joint_mask = jnp.ones((B, num_views, T, K)).at[:, 0].set(w["valid"])
         batch = {"x0": x0, "cam": cam, "mask": w["mask"], "joint_mask": joint_mask}
         xg = compose(train.sample(config, graphdef, rest, params, batch, key))
-        weights = jnp.concatenate(
-            [w["valid"][:, :, None], jnp.full((B, T, num_views - 1, K), view_weight)], 2)
-        kp3d = tri.triangulate(xg.swapaxes(1, 2), jnp.broadcast_to(A[:, None], (B, T, num_views, 3, 3)),
-                               w2c_v.swapaxes(1, 2), weights)
-        chex.assert_shape(kp3d, (B, T, K, 3))
-        return kp3d, xg
+        return triangulate_views(xg, A, w2c_v, w["valid"], view_weight), xg
 
     data = sharding.data_sharded(mesh)
     repl = sharding.replicated(mesh)
     return jax.jit(fn, in_shardings=(repl, data, repl), out_shardings=(data, data))
 
 
-def lift_keypoints(clips, lift_fn, params, length, lc, mesh, key):
+def lift_keypoints(clips, lift_fn, params, length, lc, mesh, key, num_object_keypoints=0):
     """World keypoints (T, K, 3) of each clip: windows of `length` batched across clips, blended back.
 
-    lc: the `lift` section of the lifting config.
+    lc: the `lift` section of the lifting config. K = 17 + num_object_keypoints (`make_windows`).
     """
-    windows = [w for i, c in enumerate(clips) for w in make_windows(i, c, length, lc.overlap, lc.score_threshold)]
+    windows = [w for i, c in enumerate(clips)
+               for w in make_windows(i, c, length, lc.overlap, lc.score_threshold, num_object_keypoints)]
     batch = -(-lc.batch_size // mesh.size) * mesh.size  # a multiple of the devices
-    acc = [np.zeros(c.keypoints.shape[:1] + (skeleton.NUM_JOINTS, 3), np.float64) for c in clips]
+    K = skeleton.NUM_JOINTS + num_object_keypoints
+    acc = [np.zeros(c.keypoints.shape[:1] + (K, 3), np.float64) for c in clips]
     wsum = [np.zeros(c.keypoints.shape[:1], np.float64) for c in clips]
     ramp = blend_weights(length, lc.overlap)
     for start in range(0, len(windows), batch):
@@ -136,6 +183,37 @@ def lift_keypoints(clips, lift_fn, params, length, lc, mesh, key):
             np.add.at(acc[w.clip], w.frames[real], k[real] * wt[:, None, None])
             np.add.at(wsum[w.clip], w.frames[real], wt)
     return [(a / s[:, None, None]).astype(np.float32) for a, s in zip(acc, wsum)]
+
+
+def object_problem(clip, num_object_keypoints, model_category):
+    """Why the model cannot take the clip's object keypoints (a message), or None (it can, or the
+    clip has no object). model_category: the category the model was trained on, if known."""
+    if clip.object_keypoints is None:
+        return None
+    category, m = clip.object_category, clip.object_keypoints.shape[1]
+    if not num_object_keypoints:
+        return "the model takes no object keypoints: objects ignored, the human lifted"
+    if category not in hoi.CATEGORIES:
+        return f"unknown object category '{category}' (have {list(hoi.CATEGORIES)}): object ignored"
+    if model_category and category != model_category:
+        return f"the model was trained on '{model_category}' objects, not '{category}': object ignored"
+    if m != num_object_keypoints:
+        return f"'{category}' clips have {m} object keypoints, the model takes {num_object_keypoints}: object ignored"
+    return None
+
+
+def object_pose(Q, observed, category):
+    """Object pose outputs {object_rot6d (T, 6), object_transl (T, 3), object_scale ()} (numpy,
+    world frame) from the triangulated object keypoints Q (T, M, 3) of a clip whose input view
+    observes observed (T, M) bool of them; None when no frame observes MIN_KEYPOINTS of them or
+    the fit degenerates (no positive scale)."""
+    if not (observed.sum(1) >= MIN_KEYPOINTS).any():
+        return None
+    weights = np.where(observed, 1.0, HIDDEN_OBJECT_WEIGHT).astype(np.float32)
+    out = {k: np.asarray(v) for k, v in hoi.object_pose_from_keypoints(Q, weights, category).items()}
+    if not (out["object_scale"] > 0 and all(np.isfinite(v).all() for v in out.values())):
+        return None
+    return out
 
 
 def fit_bodies(body, kp3d_list, conf_list, bucket):
@@ -168,6 +246,8 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
     from anylift_jax.body import model as body_model  # noqa: PLC0415
 
     cfg, graphdef, rest, params = model
+    num_objects = cfg.model.get("num_object_keypoints", 0)
+    warned = set()
     # Hosts lift disjoint clips, each at its own pace: a mesh of this host's devices only.
     mesh = sharding.make_mesh(jax.local_devices())
     params = jax.device_put(jax.device_get(params), sharding.replicated(mesh))
@@ -183,6 +263,12 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
             archive.validate_output(path)
             skipped += 1
         except archive.ArchiveError:
+            problem = object_problem(c, num_objects, cfg.data.get("object_category"))
+            if problem is not None:
+                if problem not in warned:
+                    print(f"warning: {c.clip_id}: {problem}", file=sys.stderr)
+                    warned.add(problem)
+                c = dataclasses.replace(c, object_keypoints=None, object_scores=None, object_category=None)
             todo.append(c)
     lift_fn = make_lift_fn(cfg, graphdef, rest, mesh, config.lift.generated_view_weight)
     body = body_model.get_body_model(config.body.name, config.body.path) if config.lift.fit_body else None
@@ -192,7 +278,9 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
     t0 = time.perf_counter()
     for start in range(0, len(todo), config.lift.clips_per_batch):
         group = todo[start:start + config.lift.clips_per_batch]
-        kp3d = lift_keypoints(group, lift_fn, params, cfg.data.num_frames, config.lift, mesh, jax.random.fold_in(key, start))
+        points = lift_keypoints(group, lift_fn, params, cfg.data.num_frames, config.lift, mesh,
+                                jax.random.fold_in(key, start), num_objects)
+        kp3d = [p[:, :skeleton.NUM_JOINTS] for p in points]
         if config.lift.smooth_sigma > 0:
             # Median first: a frame whose triangulation failed (near-degenerate views) is an
             # outlier, not noise; then Gaussian: samples of neighbouring frames are independent.
@@ -204,6 +292,14 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
             out = {"keypoints3d": kp3d[i], "body_model": np.str_("none")}
             if fitted is not None:
                 out = {"keypoints3d": fitted[i][0], "body_model": np.str_(body.name), **fitted[i][1]}
+            if c.object_keypoints is not None:
+                pose = object_pose(points[i][:, skeleton.NUM_JOINTS:],
+                                   c.object_scores > config.lift.score_threshold, c.object_category)
+                if pose is None:
+                    print(f"warning: {c.clip_id}: no object pose (no frame observes {MIN_KEYPOINTS} "
+                          "object keypoints, or the fit degenerates)", file=sys.stderr)
+                else:
+                    out.update(pose)
             try:
                 archive.write_output(os.path.join(output_dir, f"{c.clip_id}.npz"), out)
                 done += 1

@@ -9,11 +9,14 @@ Writes DIR/<split>/<source>/ (`store` layout) for the splits "train" (`mocap.TRA
   `normalize.predefined_trajectories`.
 - multi_view: "multiview": windows of T frames, view 0 a moving camera, views 1..V-1 static on
   the ring through the window's frame-0 camera around its frame-0 pelvis (`cameras.ring`, docs/
-  design.md "Several views"), noise from `config.data.noise`.
+  design.md "Several views"), noise from `config.data.noise`. With `config.data.object_category`
+  set (HOI, Sec. 2.2), the motions interact with a scripted object of that category
+  (`hoi.synth`) and each view holds K' = 17 + M keypoints, the object's M after the body's.
 Every render is seeded by (seed, split, source, clip, render), so a shard's records do not depend
 on which shards were built before.
 """
 import argparse
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -25,6 +28,7 @@ from tqdm import tqdm
 from anylift_jax import skeleton
 from anylift_jax.data import cameras, mocap, render2d, store
 from anylift_jax.data import normalize as nz
+from anylift_jax.hoi import synth
 
 SPLITS = {"train": mocap.TRAIN, "heldout": mocap.HELDOUT}
 
@@ -146,11 +150,64 @@ class Builder:
             records.append(_record(f"{self.clips[c]}/multiview/{r}/{start}", kp, views))
         return records
 
+    def hoi_records(self, c, r):
+        """HOI windows (Sec. 2.2): as `multiview_records`, the motion of render r of clip c
+        interacting with an object of `config.data.object_category` in a scenario of that category
+        drawn per render (`hoi.synth`), filmed by the moving camera and by each window's ring.
+
+        Views hold K' = 17 + M keypoints, the object's after the body's. The input view sees the
+        object as a tracker would (`input_noise`; keypoints the object hides itself score 0); the
+        ring views are the training targets and hold all M object keypoints, noise-free, hidden
+        ones included (the paper's targets are reprojected HOI mocap). kp3d is (T, K', 3), and the
+        object truth object_rot6d (T, 6), object_transl (T, 3), object_scale (), contact (T,)
+        float32 comes along for evaluation.
+        """
+        rng = _rng(self.d, self.split, 4, c, r, 0)
+        names = synth.scenarios_of(self.d.object_category)
+        seq = synth.make_sequence(rng, self.motion(c, r), names[int(rng.integers(len(names)))])
+        w2c, K = self.camera(c, r, seq.kp3d)
+        rng = _rng(self.d, self.split, 4, c, r, 1)
+        T = self.d.num_frames
+        records = []
+        for start in range(0, max(len(seq.kp3d) - T, 0) + 1, self.d.window_stride):
+            win = slice(start, start + T)
+            part = dataclasses.replace(
+                seq, kp3d=seq.kp3d[win], object_rot6d=seq.object_rot6d[win],
+                object_transl=seq.object_transl[win], object_kp3d=seq.object_kp3d[win],
+                contact=seq.contact[win])
+            kp, obj, cam = part.kp3d, part.object_kp3d, w2c[win]
+            pelvis0 = skeleton.mid_hip(kp[0])
+            eye = nz.camera_centers(cam[0])
+            offset = eye[:2] - pelvis0[:2]
+            ring = cameras.ring(self.d.views, pelvis0, np.linalg.norm(offset), eye[2],
+                                np.arctan2(offset[1], offset[0]))
+            trajs = [cam] + [np.broadcast_to(ring[v], cam.shape) for v in range(1, self.d.views)]
+            views = []
+            for v, t in enumerate(trajs):
+                view = self.render(kp, t, K, rng, self.input_noise if v == 0 else self.noise)
+                if v == 0:
+                    o = synth.render_object(part, t, K, self.d.image_size, rng, self.input_noise)
+                    o_pix, o_scores = o["object_keypoints"], o["object_scores"]
+                else:
+                    o_pix, _ = render2d.project(obj.astype(np.float64), t, K)
+                    o_scores = render2d.inside(o_pix, self.d.image_size).astype(np.float32)
+                view.update(keypoints=np.concatenate([view["keypoints"], o_pix], 1),
+                            scores=np.concatenate([view["scores"], o_scores], 1))
+                views.append(view)
+            record = _record(f"{self.clips[c]}/hoi/{part.scenario}/{r}/{start}",
+                             np.concatenate([kp, obj], 1), views)
+            record.update(object_rot6d=part.object_rot6d, object_transl=part.object_transl,
+                          object_scale=part.object_scale, contact=part.contact.astype(np.float32))
+            records.append(record)
+        return records
+
     def sources(self):
         """{source name: (records of (clip, render) function, renders per clip)}."""
         if self.d.kind == "single_view":
             return {"global": (self.global_records, self.d.renders_per_clip),
                     "proj": (self.proj_records, self.d.proj_per_clip)}
+        if self.d.get("object_category"):
+            return {"multiview": (self.hoi_records, self.d.renders_per_clip)}
         return {"multiview": (self.multiview_records, self.d.renders_per_clip)}
 
 

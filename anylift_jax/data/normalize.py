@@ -5,7 +5,7 @@ its worker processes never touch an accelerator), jax in, jax out (jit-able, for
 
 1. Rays u = K⁻¹ (p, 1): focal length and image size drop out.
 2. x = s (u − c): c = mid-hip ray of the reference frame, s = 1 / longer side of the reference
-   frame's bounding box of valid keypoints (ray units), so the first-frame person is 1 unit tall,
+   frame's bounding box of valid body keypoints (ray units), so the first-frame person is 1 unit tall,
    centred at 0. The reference frame is frame 0; if frame 0 lacks a hip it is the first frame
    that has both hips (frame 0 again if none has). In model coordinates a clip is a view through a
    virtual camera with intrinsics A = `model_intrinsics(params)`, so epipolar lines in model space
@@ -13,6 +13,11 @@ its worker processes never touch an accelerator), jax in, jax out (jit-able, for
 3. Root/local decomposition (Sec. 2.1, "Hybrid Data Source Training"): `decompose` keeps the hips
    (root X^r) and makes every other joint relative to the mid-hip (local pose X^l); `compose`
    adds the mid-hip back (global motion X^g).
+
+HOI clips carry M object keypoints after the 17 body joints (K' = 17 + M, Sec. 2.2). They are
+mapped by the same affine map but do not enter the scale, which stays the person's (the object
+may be missing or hidden in the input view), and they are not decomposed: like the root they stay
+in model coordinates (a pushed object does not follow the pelvis).
 
 The local-projection source X^proj of Sec. 2.1 is 3D motion with its horizontal pelvis motion
 removed (`recenter`), seen through training-set camera trajectories taken relative to their subject
@@ -31,6 +36,12 @@ _EPS = 1e-8
 # 1 for joints of the local pose, 0 for the two hips (the root), shaped to broadcast over (…, K, 2).
 _LOCAL = np.array([[0.0] if k in skeleton.HIPS else [1.0] for k in range(skeleton.NUM_JOINTS)],
                   np.float32)
+
+
+def _local(num_keypoints):
+    """`_LOCAL` for K' = 17 + M keypoints: object keypoints (past the body joints) are not local."""
+    return np.pad(_LOCAL, ((0, num_keypoints - skeleton.NUM_JOINTS), (0, 0)))
+
 
 # Predefined X^proj viewpoints: camera distance and height (m), orbit speed (rad/s).
 PROJ_DISTANCE = 4.0
@@ -68,7 +79,7 @@ def normalize(pix, K, valid):
     """Pixels (…, T, K, 2), intrinsics (…, T, 3, 3), valid (…, T, K) bool -> (x, NormParams).
 
     x (…, T, K, 2); NormParams scale (…,), center (…, 2). Invalid keypoints are mapped like the
-    others; callers mask them.
+    others; callers mask them. Only the 17 body joints enter the scale (K may be 17 + M).
     """
     chex.assert_equal_shape_prefix([pix, K, valid], valid.ndim - 1)
     xp = _xp(pix, K, valid)
@@ -77,8 +88,9 @@ def normalize(pix, K, valid):
     ur = xp.take_along_axis(u, r, axis=-3)[..., 0, :, :]
     vr = xp.take_along_axis(valid[..., None], r, axis=-3)[..., 0, :, :]
     c = skeleton.mid_hip(ur)
-    lo = xp.where(vr, ur, xp.inf).min(-2)
-    hi = xp.where(vr, ur, -xp.inf).max(-2)
+    body = slice(0, skeleton.NUM_JOINTS)
+    lo = xp.where(vr[..., body, :], ur[..., body, :], xp.inf).min(-2)
+    hi = xp.where(vr[..., body, :], ur[..., body, :], -xp.inf).max(-2)
     scale = (1.0 / xp.maximum((hi - lo).max(-1), _EPS)).astype(u.dtype)
     return scale[..., None, None, None] * (u - c[..., None, None, :]), NormParams(scale, c.astype(u.dtype))
 
@@ -106,13 +118,14 @@ def model_intrinsics(params):
 
 
 def decompose(x):
-    """Global (…, K, 2) -> root/local (…, K, 2): hips kept, other joints minus the mid-hip."""
-    return x - _LOCAL * skeleton.mid_hip(x)[..., None, :]
+    """Global (…, K, 2) -> root/local (…, K, 2): hips kept, other joints minus the mid-hip
+    (object keypoints past the 17 body joints kept)."""
+    return x - _local(x.shape[-2]) * skeleton.mid_hip(x)[..., None, :]
 
 
 def compose(x):
     """Root/local (…, K, 2) -> global X^g (…, K, 2): exact inverse of `decompose`."""
-    return x + _LOCAL * skeleton.mid_hip(x)[..., None, :]
+    return x + _local(x.shape[-2]) * skeleton.mid_hip(x)[..., None, :]
 
 
 def camera_centers(w2c):

@@ -5,12 +5,16 @@ Object poses are (rot6d (…, T, 6), transl (…, T, 3), scale (…)) in the con
 `hoi.objects` (x = s R p + t); `category` is an `ObjectCategory`. Distances to the object are
 to its posed mesh surface, computed in the canonical frame and multiplied by the scale.
 """
+import functools
+
 import chex
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from anylift_jax import skeleton
 from anylift_jax.geometry.rotations import geodesic_angle, rot6d_to_matrix
-from anylift_jax.hoi.objects import surface_distance, to_canonical, to_world, winding_number
+from anylift_jax.hoi.objects import load_category, surface_distance, to_canonical, to_world, winding_number
 
 M_TO_MM = 1000.0
 WRISTS = (skeleton.INDEX["l_wrist"], skeleton.INDEX["r_wrist"])
@@ -63,3 +67,43 @@ def pose_error(pred, truth):
     rot = jnp.rad2deg(geodesic_angle(rot6d_to_matrix(r6), rot6d_to_matrix(r6_gt)))
     trans = jnp.linalg.norm(t - t_gt, axis=-1) * M_TO_MM
     return rot, trans, jnp.abs(jnp.asarray(s) / jnp.asarray(s_gt) - 1.0) * 100.0
+
+
+# Columns of `evaluate_object`: key -> (column name, unit, digits), as `evaluate.METRICS`.
+OBJECT_METRICS = {
+    "object_rot": ("Object rot.", "deg", 2),
+    "object_transl": ("Object transl.", "mm", 1),
+    "object_scale": ("Object scale", "%", 2),
+    "contact": ("Hand-object contact", "mm", 1),
+    "ground_penetration": ("Object below floor", "mm", 1),
+    "body_penetration": ("Body in object", "mm", 1),
+}
+
+
+def evaluate_object(kp3d, pred, truth, category):
+    """HOI metrics of one lifted clip as {key: float} (keys and units in OBJECT_METRICS).
+
+    kp3d: (T, 17, 3) lifted body keypoints; pred, truth: mappings with object_rot6d (T, 6),
+    object_transl (T, 3), object_scale () (lifting-output keys; truth may add contact (T,) {0, 1},
+    else the contact metric is NaN); category: a name or `ObjectCategory`. Pose errors are means
+    over frames; contact uses the lifted body and object on the true contact frames; penetrations
+    are means over frames of the lifted object.
+    """
+    cat = load_category(category) if isinstance(category, str) else category
+    keys = ("object_rot6d", "object_transl", "object_scale")
+    p = tuple(np.asarray(pred[k], np.float32) for k in keys)
+    t = tuple(np.asarray(truth[k], np.float32) for k in keys)
+    contact = np.asarray(truth["contact"] if "contact" in truth else np.zeros(len(p[0])), np.float32)
+    values = _object_terms(np.asarray(kp3d, np.float32), p, t, contact, cat)
+    if "contact" not in truth:
+        values["contact"] = np.nan
+    return {k: float(v) for k, v in values.items()}
+
+
+@functools.partial(jax.jit, static_argnames="cat")
+def _object_terms(kp3d, pred, truth, contact, cat):
+    rot, trans, scale = pose_error(pred, truth)
+    return {"object_rot": jnp.mean(rot), "object_transl": jnp.mean(trans), "object_scale": scale,
+            "contact": contact_distance(kp3d, pred, cat, contact),
+            "ground_penetration": jnp.mean(ground_penetration(pred, cat)),
+            "body_penetration": jnp.mean(body_penetration(kp3d, pred, cat))}
