@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from anylift_jax import baselines, metrics
+from anylift_jax.hoi.metrics import OBJECT_METRICS, evaluate_object
 from anylift_jax.io.archive import ArchiveError, check_array, check_finite, load_npz, read_clip
 
 DEFAULT_FPS = 30.0
@@ -42,7 +43,10 @@ METRICS = {
     "foot_sliding": ("Foot sliding", "mm", 2),
     "bone_std": ("Bone-length std", "mm", 2),
     "reproj_2d": ("2D error", "px", 2),
+    # HOI clips (truth with an object pose): anylift_jax.hoi.metrics.evaluate_object
+    **OBJECT_METRICS,
 }
+OBJECT_KEYS = ("object_rot6d", "object_transl", "object_scale")
 
 
 def _mean(x):
@@ -131,10 +135,27 @@ def evaluate_dir(pred_dir, truth_dir, input_dir=None):
             continue
         fps = fps or (clip.fps if clip is not None else DEFAULT_FPS)
         results[name] = evaluate_arrays(pred, truth, fps, clip)
+        try:
+            results[name].update(_object_metrics(pred, preds[name], truth_path))
+        except ArchiveError as e:
+            problems.append(str(e))
     keys = [k for k in METRICS if any(k in r for r in results.values())]
     # Clips where a metric is undefined (nan, e.g. foot sliding without contacts) are left out.
     mean = {k: _mean([r[k] for r in results.values() if math.isfinite(r[k])]) for k in keys}
     return {"clips": results, "mean": mean, "problems": problems}
+
+
+def _object_metrics(pred_kp, pred_path, truth_path):
+    """HOI metrics of a clip whose truth has an object pose (and `object_category`; `contact`
+    optional), {} for other clips; ArchiveError when the prediction lacks the object pose."""
+    truth, _ = load_npz(truth_path, OBJECT_KEYS + ("object_category", "contact"))
+    if not all(k in truth for k in OBJECT_KEYS + ("object_category",)):
+        return {}
+    pred, _ = load_npz(pred_path, OBJECT_KEYS)
+    missing = [k for k in OBJECT_KEYS if k not in pred]
+    if missing:
+        raise ArchiveError(f"{pred_path}: key '{missing[0]}': missing (the truth has an object pose)")
+    return evaluate_object(pred_kp, pred, truth, str(truth["object_category"]))
 
 
 def evaluate_methods(pred_dirs, truth_dir, input_dir=None):

@@ -7,6 +7,7 @@ import pytest
 
 from anylift_jax import baselines, evaluate
 from anylift_jax.geometry import cameras
+from anylift_jax.hoi.metrics import OBJECT_METRICS
 from anylift_jax.io import archive
 
 T = 110  # two W-MPJPE segments: 100 + 10 frames
@@ -57,7 +58,7 @@ def test_perfect_prediction_scores_zero():
     # The truth's own ankles move a little while in contact, by definition less than 1 cm/frame.
     assert 0 < m["foot_sliding"] < 10.0
     assert m["jitter"] == m["jitter_truth"] > 0
-    assert set(m) == set(evaluate.METRICS) - {"reproj_2d"}
+    assert set(m) == set(evaluate.METRICS) - {"reproj_2d"} - set(OBJECT_METRICS)
 
 
 def test_methods_table_and_problems(folders):
@@ -141,3 +142,25 @@ def test_smplify_baseline_beats_backprojection_on_pose(folders, tmp_path):
         baselines.run(name, folders / "input", tmp_path / name)
     res = evaluate.evaluate_methods({n: tmp_path / n for n in baselines.BASELINES}, folders / "truth")
     assert res["smplify"]["mean"]["pa_mpjpe"] < 0.8 * res["backproject"]["mean"]["pa_mpjpe"]
+
+
+def test_object_pose_metrics_of_hoi_clips(tmp_path):
+    """Truth with an object pose: a prediction with the object shifted by 10 cm scores 100 mm
+    translation error and 0° rotation error; one without an object pose is a problem."""
+    from anylift_jax.hoi import synth  # noqa: PLC0415
+
+    seq = synth.make_sequence(np.random.default_rng(0), _mocap("amp_humanoid_walk"), "carry_box")
+    pose = {"object_rot6d": seq.object_rot6d, "object_transl": seq.object_transl, "object_scale": seq.object_scale}
+    for d in ("truth", "shifted", "human_only"):
+        (tmp_path / d).mkdir()
+    np.savez(tmp_path / "truth/c.npz", keypoints3d=seq.kp3d, object_category=seq.category, contact=seq.contact, **pose)
+    archive.write_output(tmp_path / "shifted/c.npz", {"keypoints3d": seq.kp3d, "body_model": "none", **pose,
+                                                      "object_transl": seq.object_transl + [0.1, 0.0, 0.0]})
+    archive.write_output(tmp_path / "human_only/c.npz", {"keypoints3d": seq.kp3d, "body_model": "none"})
+    res = evaluate.evaluate_methods({d: tmp_path / d for d in ("shifted", "human_only")}, tmp_path / "truth")
+    row = res["shifted"]["clips"]["c"]
+    assert row["object_transl"] == pytest.approx(100.0, abs=0.01)
+    assert row["object_rot"] == pytest.approx(0.0, abs=0.05) and row["object_scale"] == pytest.approx(0.0, abs=1e-3)
+    assert "Object transl. (mm)" in evaluate.markdown(res)
+    assert "object_transl" not in res["human_only"]["clips"]["c"]
+    assert "c.npz: key 'object_rot6d': missing (the truth has an object pose)" in res["human_only"]["problems"][0]
