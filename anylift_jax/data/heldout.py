@@ -4,6 +4,10 @@
 `out/truth/<clip>.npz` (`keypoints3d` (T, 17, 3), `fps`), the inputs of `anylift_jax.lift` and
 `anylift_jax.evaluate`. Each held-out motion is filmed by every camera kind in `KINDS`, all with
 hand-held shake, at 1280×720 with a 45–75° horizontal field of view.
+
+`build_hoi(out, category)` is the HOI counterpart: every held-out motion in every scenario of the
+object category (`hoi.synth`), filmed the same way; the archive clips carry the object keypoints,
+the truth adds the object pose, its category and the contact frames (the HOI metrics of evaluate).
 """
 from pathlib import Path
 
@@ -41,4 +45,31 @@ def build(out, clips=mocap.HELDOUT, kinds=KINDS, seed=0, noise=render2d.NoiseCon
             arrays = render_benchmark_clip(kp3d, kind, rng, noise)
             archive.write_clip(archive_dir / f"{clip_id}.npz", archive.clip_from_arrays(clip_id, arrays))
             np.savez(truth_dir / f"{clip_id}.npz", keypoints3d=kp3d, fps=np.float64(30.0))
+    return archive_dir, truth_dir
+
+
+def build_hoi(out, category="box", clips=mocap.HELDOUT, kinds=KINDS, seed=0, noise=render2d.NoiseConfig()):
+    """Write the HOI benchmark of `category` under `out`; returns (archive_dir, truth_dir)."""
+    from anylift_jax.hoi import synth  # noqa: PLC0415  (hoi imports jax; the human benchmark needs none)
+
+    out = Path(out)
+    archive_dir, truth_dir = out / "archive", out / "truth"
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for name in clips:
+        for scenario in synth.scenarios_of(category):
+            seq = synth.make_sequence(rng, mocap.load_shipped(name), scenario)
+            for kind in kinds:
+                clip_id = f"{name}__{scenario}__{kind}"
+                w2c = cameras.sample_trajectory(rng, seq.kp3d, kind)
+                if kind != "internet":
+                    w2c = cameras.shake(rng, w2c)
+                K = cameras.sample_intrinsics(rng, *IMAGE_SIZE, FOV_DEG)
+                arrays = synth.render_hoi(seq, w2c, K, IMAGE_SIZE, rng, noise)
+                archive.write_clip(archive_dir / f"{clip_id}.npz", archive.clip_from_arrays(clip_id, arrays))
+                np.savez(truth_dir / f"{clip_id}.npz", keypoints3d=seq.kp3d, fps=np.float64(30.0),
+                         object_rot6d=seq.object_rot6d, object_transl=seq.object_transl,
+                         object_scale=seq.object_scale, object_category=np.str_(category),
+                         contact=seq.contact.astype(np.float32))
     return archive_dir, truth_dir
