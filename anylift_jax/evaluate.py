@@ -136,7 +136,7 @@ def evaluate_dir(pred_dir, truth_dir, input_dir=None):
         fps = fps or (clip.fps if clip is not None else DEFAULT_FPS)
         results[name] = evaluate_arrays(pred, truth, fps, clip)
         try:
-            results[name].update(_object_metrics(pred, preds[name], truth_path))
+            results[name].update(_object_metrics(pred, preds[name], truth, truth_path))
         except ArchiveError as e:
             problems.append(str(e))
     keys = [k for k in METRICS if any(k in r for r in results.values())]
@@ -145,7 +145,7 @@ def evaluate_dir(pred_dir, truth_dir, input_dir=None):
     return {"clips": results, "mean": mean, "problems": problems}
 
 
-def _object_metrics(pred_kp, pred_path, truth_path):
+def _object_metrics(pred_kp, pred_path, truth_kp, truth_path):
     """HOI metrics of a clip whose truth has an object pose (and `object_category`; `contact`
     optional), {} for other clips; ArchiveError when the prediction lacks the object pose."""
     truth, _ = load_npz(truth_path, OBJECT_KEYS + ("object_category", "contact"))
@@ -155,7 +155,7 @@ def _object_metrics(pred_kp, pred_path, truth_path):
     missing = [k for k in OBJECT_KEYS if k not in pred]
     if missing:
         raise ArchiveError(f"{pred_path}: key '{missing[0]}': missing (the truth has an object pose)")
-    return evaluate_object(pred_kp, pred, truth, str(truth["object_category"]))
+    return evaluate_object(pred_kp, pred, truth, str(truth["object_category"]), truth_kp)
 
 
 def evaluate_methods(pred_dirs, truth_dir, input_dir=None):

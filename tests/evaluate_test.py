@@ -151,15 +151,22 @@ def test_object_pose_metrics_of_hoi_clips(tmp_path):
 
     seq = synth.make_sequence(np.random.default_rng(0), _mocap("amp_humanoid_walk"), "carry_box")
     pose = {"object_rot6d": seq.object_rot6d, "object_transl": seq.object_transl, "object_scale": seq.object_scale}
-    for d in ("truth", "shifted", "human_only"):
+    for d in ("truth", "shifted", "scene_shifted", "human_only"):
         (tmp_path / d).mkdir()
     np.savez(tmp_path / "truth/c.npz", keypoints3d=seq.kp3d, object_category=seq.category, contact=seq.contact, **pose)
     archive.write_output(tmp_path / "shifted/c.npz", {"keypoints3d": seq.kp3d, "body_model": "none", **pose,
                                                       "object_transl": seq.object_transl + [0.1, 0.0, 0.0]})
+    # body and object shifted together: a world-trajectory error, the object still right for the person
+    archive.write_output(tmp_path / "scene_shifted/c.npz", {"keypoints3d": seq.kp3d + [0.1, 0.0, 0.0], "body_model": "none",
+                                                            **pose, "object_transl": seq.object_transl + [0.1, 0.0, 0.0]})
     archive.write_output(tmp_path / "human_only/c.npz", {"keypoints3d": seq.kp3d, "body_model": "none"})
-    res = evaluate.evaluate_methods({d: tmp_path / d for d in ("shifted", "human_only")}, tmp_path / "truth")
+    res = evaluate.evaluate_methods({d: tmp_path / d for d in ("shifted", "scene_shifted", "human_only")},
+                                    tmp_path / "truth")
+    scene = res["scene_shifted"]["clips"]["c"]
+    assert scene["object_transl"] == pytest.approx(100.0, abs=0.01) and scene["object_transl_root"] < 0.01
     row = res["shifted"]["clips"]["c"]
     assert row["object_transl"] == pytest.approx(100.0, abs=0.01)
+    assert row["object_transl_root"] == pytest.approx(100.0, abs=0.01)
     assert row["object_rot"] == pytest.approx(0.0, abs=0.05) and row["object_scale"] == pytest.approx(0.0, abs=1e-3)
     assert "Object transl. (mm)" in evaluate.markdown(res)
     assert "object_transl" not in res["human_only"]["clips"]["c"]

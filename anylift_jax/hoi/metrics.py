@@ -73,6 +73,7 @@ def pose_error(pred, truth):
 OBJECT_METRICS = {
     "object_rot": ("Object rot.", "deg", 2),
     "object_transl": ("Object transl.", "mm", 1),
+    "object_transl_root": ("Object transl. to root", "mm", 1),
     "object_scale": ("Object scale", "%", 2),
     "contact": ("Hand-object contact", "mm", 1),
     "ground_penetration": ("Object below floor", "mm", 1),
@@ -80,14 +81,16 @@ OBJECT_METRICS = {
 }
 
 
-def evaluate_object(kp3d, pred, truth, category):
+def evaluate_object(kp3d, pred, truth, category, truth_kp3d=None):
     """HOI metrics of one lifted clip as {key: float} (keys and units in OBJECT_METRICS).
 
     kp3d: (T, 17, 3) lifted body keypoints; pred, truth: mappings with object_rot6d (T, 6),
     object_transl (T, 3), object_scale () (lifting-output keys; truth may add contact (T,) {0, 1},
     else the contact metric is NaN); category: a name or `ObjectCategory`. Pose errors are means
     over frames; contact uses the lifted body and object on the true contact frames; penetrations
-    are means over frames of the lifted object.
+    are means over frames of the lifted object. truth_kp3d (T, 17, 3): the true body, for the
+    object's translation relative to the mid-hip (`object_transl_root`; where the object is with
+    respect to the person, free of the world-trajectory error the absolute translation carries).
     """
     cat = load_category(category) if isinstance(category, str) else category
     keys = ("object_rot6d", "object_transl", "object_scale")
@@ -97,6 +100,9 @@ def evaluate_object(kp3d, pred, truth, category):
     values = _object_terms(np.asarray(kp3d, np.float32), p, t, contact, cat)
     if "contact" not in truth:
         values["contact"] = np.nan
+    if truth_kp3d is not None:
+        rel = lambda kp, tr: tr - skeleton.mid_hip(np.asarray(kp, np.float32))
+        values["object_transl_root"] = np.mean(np.linalg.norm(rel(kp3d, p[1]) - rel(truth_kp3d, t[1]), axis=-1)) * M_TO_MM
     return {k: float(v) for k, v in values.items()}
 
 
