@@ -35,7 +35,7 @@ from anylift_jax.io import archive
 
 
 # The Stage-2 model the package ships (trained by the command in docs/results.md).
-SHIPPED_MODEL = os.path.join(os.path.dirname(__file__), "assets", "models", "stage2_tiny")
+SHIPPED_MODEL = os.path.join(os.path.dirname(__file__), "assets", "models", "stage2_small")
 SHIPPED_HOI_MODEL = os.path.join(os.path.dirname(__file__), "assets", "models", "hoi_tiny")
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "lift", "default.py")
 
