@@ -2,12 +2,20 @@
 baseline), one jit for the whole fit, vmapped over sequences.
 
 Stages (each a `jax.lax.scan` of Adam steps with fresh moments): 1. global orientation and
-translation, 2. + body pose, 3. + shape. Loss = data term + pose L2 prior + shape prior (towards
+translation, 2. + body pose, 3. + shape. Loss = data term + pose prior + shape prior (towards
 the model's default shape) + temporal smoothness (pose velocity, translation acceleration).
+Pose prior (`FitConfig.pose_prior`): the body's shipped Gaussian mixture (Anny,
+`body.prior.SHIPPED`) or the L2 norm of the axis-angle pose. With a VPoser-architecture VAE
+(`FitConfig.vposer`: the official VPoser for SMPL, or one trained for Anny), the pose is its
+decoding of per-frame latents z (T, 32), which the fit optimises instead of the pose, with the
+prior |z|² (SMPLify-X's recipe).
 Initialisation: per frame, the rigid Umeyama fit of the model's rest torso (shoulders, hips) to the
 target torso (3D), or an upright body facing the camera at the depth that matches its torso
 length (2D). Afterwards a ground plane z = floor is estimated from the feet (world Z up);
 the result stays in the input world frame.
+
+Sharding: with a `mesh` (axis 'data', `anylift_jax.sharding.make_mesh`), the B sequences are split
+over its devices; sequences are independent, so the sharded fit equals the unsharded one.
 
 The body model is a static argument of the jitted functions (hashed by identity): its arrays become
 compile-time constants, which measured 3x faster per Adam step for Anny than passing them as
@@ -22,7 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from anylift_jax import skeleton
+from anylift_jax import sharding, skeleton
+from anylift_jax.body import prior
 from anylift_jax.geometry import cameras
 from anylift_jax.geometry.align import umeyama
 from anylift_jax.geometry.rotations import matrix_to_axis_angle
@@ -39,7 +48,15 @@ class FitConfig:
 
     iters: tuple = (40, 160, 100)
     lr: float = 0.03
-    w_pose: float = 1e-5  # mean squared axis-angle (rad²)
+    # "default": the body's shipped prior (`prior.SHIPPED`; L2 for a body without one), "l2", or
+    # the path of a Gaussian-mixture .npz made by `anylift_jax.body.train_prior`.
+    pose_prior: str = "default"
+    w_pose: float = 1e-5  # L2 prior: mean squared axis-angle (rad²)
+    w_gmm: float = 3e-5  # mixture prior: mean negative log-density per frame (nats)
+    # VPoser v2 checkpoint (.ckpt, SMPL) or pose VAE (.npz from train_prior --kind vae): the pose
+    # is its decoding of per-frame latents, optimised instead of the pose.
+    vposer: str | None = None
+    w_latent: float = 1e-5  # VPoser: mean squared latent
     w_shape: float = 1e-5  # mean squared deviation from the default shape
     w_smooth_pose: float = 1e-4  # mean squared pose change per frame (rad²)
     w_smooth_transl: float = 1e-2  # mean squared translation acceleration (m²/frame⁴)
@@ -51,21 +68,61 @@ def _weighted_mean(x, w):
     return jnp.sum(w * x) / jnp.maximum(jnp.sum(w), 1e-8)
 
 
-def _prior(model, params, cfg):
-    pose = params["pose"]
-    return (cfg.w_pose * jnp.mean(pose ** 2)
-            + cfg.w_shape * jnp.mean((params["shape"] - model.shape_default) ** 2)
-            + cfg.w_smooth_pose * jnp.mean(jnp.diff(pose, axis=0) ** 2)
-            + cfg.w_smooth_transl * jnp.mean(jnp.diff(params["transl"], 2, axis=0) ** 2))
+def _pose_prior(model, cfg):
+    """Pose prior term: pose (T, P, 3) -> scalar (weighted)."""
+    kind = cfg.pose_prior
+    if kind == "default":
+        kind = str(prior.SHIPPED[model.name]) if model.name in prior.SHIPPED else "l2"
+    if kind == "l2":
+        return lambda pose: cfg.w_pose * jnp.mean(pose ** 2)
+    gmm = prior.cached_gmm(kind, 3 * model.num_pose)
+    return lambda pose: cfg.w_gmm * jnp.mean(prior.gmm_nll(gmm, pose.reshape(pose.shape[0], -1)))
+
+
+def _vposer_decoder(model, cfg):
+    """Latents z (T, 32) -> body pose (T, P, 3): the VAE's joints, the body's remaining ones (SMPL's
+    two hand joints under VPoser) at rest."""
+    vae = prior.cached_vposer(cfg.vposer)
+    if vae.body != model.name or vae.num_joints > model.num_pose:
+        raise ValueError(f"FitConfig.vposer: {cfg.vposer} is a prior of {vae.num_joints} {vae.body} joints, "
+                         f"not of the {model.name} body's {model.num_pose}")
+    extra = model.num_pose - vae.num_joints
+
+    def decode(z):
+        pose = vae.decode_axis_angle(z)
+        return jnp.concatenate([pose, jnp.zeros(pose.shape[:-2] + (extra, 3), pose.dtype)], -2)
+
+    return decode
 
 
 def _optimise(model, params, data_loss, cfg):
-    """Run the stages on one sequence's params with loss data_loss(kp (T, 17, 3)) + prior."""
+    """Run the stages on one sequence's params with loss data_loss(kp (T, 17, 3)) + priors.
+
+    Returns the fitted params and the VPoser latents (T, 32) (None without VPoser)."""
+    T = params["orient"].shape[0]
+    if cfg.vposer is None:
+        pose_key, to_body = "pose", lambda p: p
+        gmm_or_l2 = _pose_prior(model, cfg)
+        prior_term = lambda p: gmm_or_l2(p["pose"])
+    else:
+        decode = _vposer_decoder(model, cfg)
+        params = {**{k: v for k, v in params.items() if k != "pose"}, "latent": jnp.zeros((T, prior.LATENT))}
+        pose_key = "latent"
+        to_body = lambda p: {**{k: v for k, v in p.items() if k != "latent"}, "pose": decode(p["latent"])}
+        prior_term = lambda p: cfg.w_latent * jnp.mean(p["latent"] ** 2)
+
     def loss_fn(p):
-        return data_loss(model.keypoints(p)) + _prior(model, p, cfg)
+        body = to_body(p)
+        return (data_loss(model.keypoints(body)) + prior_term(p)
+                + cfg.w_shape * jnp.mean((body["shape"] - model.shape_default) ** 2)
+                + cfg.w_smooth_pose * jnp.mean(jnp.diff(body["pose"], axis=0) ** 2)
+                + cfg.w_smooth_transl * jnp.mean(jnp.diff(body["transl"], 2, axis=0) ** 2))
 
     grad_fn = jax.value_and_grad(loss_fn)
     for keys, n in zip(_STAGE_KEYS, cfg.iters):
+        if n == 0:  # a skipped stage costs no compilation
+            continue
+        keys = tuple(pose_key if k == "pose" else k for k in keys)
         tx = optax.adam(cfg.lr)
         state = tx.init(params)
 
@@ -78,7 +135,7 @@ def _optimise(model, params, data_loss, cfg):
             return (optax.apply_updates(p, upd), s), loss
 
         (params, _), _ = jax.lax.scan(step, (params, state), None, length=n)
-    return params
+    return to_body(params), params.get("latent")
 
 
 def _body_up(rest):
@@ -102,14 +159,37 @@ def floor_height(model, params, quantile):
     return jnp.quantile(lowest, quantile) - ankle_height
 
 
-def _finish(model, params, target_kp_fn, cfg):
+def _finish(model, fitted, target_kp_fn, cfg):
+    params, latent = fitted
     kp = model.keypoints(params)
-    return {
+    out = {
         "params": params,
         "keypoints": kp,
         "error": target_kp_fn(kp),
         "floor": floor_height(model, params, cfg.floor_quantile),
     }
+    if latent is not None:
+        out["latent"] = latent
+    return out
+
+
+def _on_mesh(jitted, static, batched, mesh):
+    """jitted(*static, *batched, mesh=mesh) with the leading (B) axis of every batched array split
+    over the mesh's 'data' axis; B is padded to a multiple of the mesh size by repeating the last
+    sequence, and the padding is dropped from the result."""
+    if mesh is None:
+        return jitted(*static, *batched, mesh=None)
+    B = batched[0].shape[0]
+    pad = -B % mesh.devices.size
+    if pad:
+        batched = [jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]) for x in batched]
+    out = jitted(*static, *jax.device_put(batched, sharding.data_sharded(mesh)), mesh=mesh)
+    return jax.tree.map(lambda x: x[:B], out) if pad else out
+
+
+def _constrain(out, mesh):
+    """Pin the batched outputs to the 'data' axis (sequences are independent: no communication)."""
+    return out if mesh is None else jax.lax.with_sharding_constraint(out, sharding.data_sharded(mesh))
 
 
 def _init_from_rotations(model, R, anchor, anchor_w, T):
@@ -134,22 +214,30 @@ def _fit3d_one(model, target, weights, cfg):
     def data_loss(kp):
         return _weighted_mean(jnp.sum((kp - target) ** 2, -1), weights)
 
-    params = _optimise(model, params, data_loss, cfg)
+    fitted = _optimise(model, params, data_loss, cfg)
     err = lambda kp: _weighted_mean(jnp.linalg.norm(kp - target, axis=-1), weights)
-    return _finish(model, params, err, cfg)
+    return _finish(model, fitted, err, cfg)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "cfg"))
-def fit3d(model, target, weights, cfg=FitConfig()):
-    """Fit `model` to 3D keypoint sequences.
+@functools.partial(jax.jit, static_argnames=("model", "cfg", "mesh"))
+def _fit3d(model, cfg, target, weights, mesh):
+    out = jax.vmap(_fit3d_one, in_axes=(None, 0, 0, None))(model, target, weights, cfg)
+    return _constrain(out, mesh)
+
+
+def fit3d(model, target, weights, cfg=FitConfig(), mesh=None):
+    """Fit `model` to 3D keypoint sequences (one jit per model, config, mesh and shape).
 
     target: (B, T, 17, 3) metres, world Z up; weights: (B, T, 17) confidences (0 = missing).
-    Returns a dict: `params` (the model's pytree batched over (B, T)), `keypoints` (B, T, 17, 3),
-    `error` (B,) weighted mean keypoint distance in metres, `floor` (B,) floor height (z).
+    mesh: optional single-process `jax.sharding.Mesh` with a 'data' axis: the sequences are split
+    over it (B padded inside to a multiple of its size; the outputs are sharded over 'data' when B
+    is such a multiple). Returns a dict: `params` (the model's pytree batched over (B, T)),
+    `keypoints` (B, T, 17, 3), `error` (B,) weighted mean keypoint distance in metres, `floor` (B,)
+    floor height (z), and with `cfg.vposer` `latent` (B, T, 32), whose decoding is the body pose.
     """
     chex.assert_rank(target, 4)
     chex.assert_shape(weights, target.shape[:-1])
-    return jax.vmap(_fit3d_one, in_axes=(None, 0, 0, None))(model, target, weights, cfg)
+    return _on_mesh(_fit3d, (model, cfg), (target, weights), mesh)
 
 
 def _fit2d_one(model, pix, weights, K, w2c, cfg):
@@ -194,20 +282,26 @@ def _fit2d_one(model, pix, weights, K, w2c, cfg):
         r2 = residual_m(kp)
         return _weighted_mean(sigma2 * r2 / (sigma2 + r2), weights)
 
-    params = _optimise(model, params, data_loss, cfg)
+    fitted = _optimise(model, params, data_loss, cfg)
     err = lambda kp: _weighted_mean(jnp.sqrt(residual_m(kp)) * f[:, None] / depth, weights)
-    return _finish(model, params, err, cfg)
+    return _finish(model, fitted, err, cfg)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "cfg"))
-def fit2d(model, pix, weights, K, w2c, cfg=FitConfig()):
+@functools.partial(jax.jit, static_argnames=("model", "cfg", "mesh"))
+def _fit2d(model, cfg, pix, weights, K, w2c, mesh):
+    out = jax.vmap(_fit2d_one, in_axes=(None, 0, 0, 0, 0, None))(model, pix, weights, K, w2c, cfg)
+    return _constrain(out, mesh)
+
+
+def fit2d(model, pix, weights, K, w2c, cfg=FitConfig(), mesh=None):
     """SMPLify-style fit of `model` to single-view 2D keypoints with known cameras.
 
-    pix: (B, T, 17, 2) pixels; weights: (B, T, 17); K: (B, T, 3, 3); w2c: (B, T, 4, 4), world Z up.
-    Returns the dict of `fit3d`, with `error` (B,) the weighted mean reprojection error in pixels.
+    pix: (B, T, 17, 2) pixels; weights: (B, T, 17); K: (B, T, 3, 3); w2c: (B, T, 4, 4), world Z up;
+    mesh as in `fit3d`. Returns the dict of `fit3d`, with `error` (B,) the weighted mean
+    reprojection error in pixels.
     """
     chex.assert_rank(pix, 4)
     chex.assert_shape(weights, pix.shape[:-1])
     chex.assert_shape(K, pix.shape[:2] + (3, 3))
     chex.assert_shape(w2c, pix.shape[:2] + (4, 4))
-    return jax.vmap(_fit2d_one, in_axes=(None, 0, 0, 0, 0, None))(model, pix, weights, K, w2c, cfg)
+    return _on_mesh(_fit2d, (model, cfg), (pix, weights, K, w2c), mesh)
