@@ -117,8 +117,7 @@ def ring_geometry(w2c, scale, center, depth, num_views):
     """The virtual ring of one window (docs/design.md "Several views"), from its input cameras
     w2c (T, 4, 4), s₀ (), c₀ (2,) and estimated frame-0 pelvis depth () -> all views' w2c
     (V, T, 4, 4), model intrinsics A (V, 3, 3) and camera features (V, T, 12). jax."""
-    pelvis0, d0 = views.pelvis_at_depth(w2c[0], center, depth)
-    w2c_v = views.ring_cameras(w2c, pelvis0, num_views)
+    w2c_v, _, d0 = views.window_ring(w2c, center, depth, num_views)
     return w2c_v, views.ring_intrinsics(scale, center, num_views), views.camera_features(w2c_v, d0)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import tqdm
 from flax import nnx
 
-from anylift_jax import baselines, lift, metrics, sds, sharding, skeleton, train, views
+from anylift_jax import baselines, lift, metrics, sds, sharding, train, views
 from anylift_jax.data import build, cameras, mocap, pipeline, render2d, store
 from anylift_jax.data import normalize as nz
 from anylift_jax.diffusion.schedules import make_schedule
@@ -299,15 +299,13 @@ def load_motions(folder, clips):
 # ----------------------------------------------------------------------------------------- store
 def multiview_record(name, kp3d, w2c, K, num_views, image_size, rng, noise):
     """Store record of motion kp3d (T, K, 3) seen by the moving camera w2c (T, 4, 4) (view 0) and
-    by V − 1 static cameras completing a ring of V around the frame-0 pelvis at the frame-0 camera's
-    distance and height (docs/design.md "Several views")."""
-    pelvis0 = skeleton.mid_hip(kp3d[0])
-    eye = nz.camera_centers(w2c[0])
-    offset = eye[:2] - pelvis0[:2]
-    ring = cameras.ring(num_views, pelvis0, np.linalg.norm(offset), eye[2], np.arctan2(offset[1], offset[0]))
-    trajs = [w2c] + [np.broadcast_to(ring[v], w2c.shape) for v in range(1, num_views)]
-    rendered = [render2d.render_clip(kp3d, t, K, image_size, rng, noise) for t in trajs]
-    return build._record(name, kp3d, rendered)
+    by V − 1 static cameras completing a ring of V at the frame-0 camera's distance and height
+    around the frame-0 pelvis as lifting estimates it (`build.input_rings`, docs/design.md
+    "Several views")."""
+    T = len(kp3d)
+    (_, view0, ring, center), = build.input_rings(kp3d, w2c, K, rng, noise, image_size, T, T, num_views)
+    rendered = [view0] + [render2d.render_clip(kp3d, ring[v], K, image_size, rng, noise) for v in range(1, num_views)]
+    return build._record(name, kp3d, rendered, ring_center=center)
 
 
 def write_multiview_store(config, clips, motion_dir, out, progress=True):

@@ -14,6 +14,8 @@ from anylift_jax.geometry import cameras, epipolar
 # Size prior (metres) that turns the input's 2D size into a camera distance at lifting: the
 # COCO-17 keypoint extent (ankles to eyes) of a standing adult of about 1.7 m stature.
 PERSON_HEIGHT = 1.45
+# Detector confidence below which a keypoint counts as missing (the lifting config's default).
+SCORE_THRESHOLD = 0.3
 
 
 def ring_cameras(w2c_in, pelvis0, num_views):
@@ -49,6 +51,19 @@ def pelvis_at_depth(w2c0, center0, depth):
     point_cam = jnp.concatenate([center0, jnp.ones((1,))]) * depth
     pelvis = cameras.transform(cameras.invert_rigid(w2c0), point_cam[None])[0]
     return pelvis, jnp.linalg.norm(point_cam)
+
+
+def window_ring(w2c, center0, depth, num_views):
+    """The ring lifting places for a window: input cameras w2c (T, 4, 4), its normalisation centre
+    c₀ (2,) (the frame-0 mid-hip ray) and the estimated frame-0 pelvis depth () -> all views' w2c
+    (V, T, 4, 4), the ring centre P (3,) and the input camera's distance to it d₀ ().
+
+    Stage-2 training data places its rings the same way, from the noisy input view, so that the
+    model learns to generate the views of a ring whose centre is off the true pelvis by the depth
+    estimate's error, and triangulation of its samples can correct that depth.
+    """
+    pelvis0, d0 = pelvis_at_depth(w2c[0], center0, depth)
+    return ring_cameras(w2c, pelvis0, num_views), pelvis0, d0
 
 
 def estimate_pelvis0(w2c0, scale0, center0, height=PERSON_HEIGHT):

@@ -129,9 +129,10 @@ def test_multi_view_ring_views_are_normalised_geometrically(stores):
         jm = b["joint_mask"][i, :, 0] > 0
         if jm.all():
             np.testing.assert_allclose(skeleton.mid_hip(x[0]), 0.0, atol=1e-5)
-            # ring views look at the frame-0 pelvis: c_v = 0 up to the perspective gap between the
-            # projected mid-hip and the mean of the projected hips
-            np.testing.assert_allclose(skeleton.mid_hip(x[1:]), 0.0, atol=2e-3)
+            # ring views look at the estimated frame-0 pelvis (`build.input_rings`): the true one is
+            # off the image centre by the depth estimate's error (p5-p95 ±15 %, up to ~1 m) seen
+            # from the side, in units of the person's frame-0 height in the input view
+            assert np.abs(skeleton.mid_hip(x[1:])).max() < 1.0
             np.testing.assert_allclose((x[0].max(0) - x[0].min(0)).max(), 1.0, rtol=1e-5)
             # the other views keep s of view 0: a person of similar size, not exactly 1 tall
             assert 0.5 < (x[1:].max(1) - x[1:].min(1)).max(-1).min() and (x[1:].max(1) - x[1:].min(1)).max() < 2

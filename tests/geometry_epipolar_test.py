@@ -11,7 +11,6 @@ import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from anylift_jax.geometry import cameras as cam
 from anylift_jax.geometry import epipolar as epi

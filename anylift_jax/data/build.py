@@ -8,8 +8,9 @@ Writes DIR/<split>/<source>/ (`store` layout) for the splits "train" (`mocap.TRA
   a training trajectory taken relative to its subject (probability `proj_archive_prob`) or one of
   `normalize.predefined_trajectories`.
 - multi_view: "multiview": windows of T frames, view 0 a moving camera, views 1..V-1 static on
-  the ring through the window's frame-0 camera around its frame-0 pelvis (`cameras.ring`, docs/
-  design.md "Several views"), noise from `config.data.noise`. With `config.data.object_category`
+  the ring through the window's frame-0 camera around the frame-0 pelvis as lifting estimates it
+  from the noisy input view (`input_rings`, docs/design.md "Several views"), noise from
+  `config.data.noise`. With `config.data.object_category`
   set (HOI, Sec. 2.2), the motions interact with a scripted object of that category
   (`hoi.synth`) and each view holds K' = 17 + M keypoints, the object's M after the body's.
 Every render is seeded by (seed, split, source, clip, render), so a shard's records do not depend
@@ -22,10 +23,11 @@ import json
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 from tqdm import tqdm
 
-from anylift_jax import skeleton
+from anylift_jax import skeleton, views
 from anylift_jax.data import cameras, mocap, render2d, store
 from anylift_jax.data import normalize as nz
 from anylift_jax.hoi import synth
@@ -47,8 +49,9 @@ def _rng(d, split, source, clip, render, stream):
     return np.random.default_rng([d.seed, list(SPLITS).index(split), source, clip, render, stream])
 
 
-def _record(name, kp3d, views, is_proj=None):
-    """Store record from rendered archive dicts (one per view) of the motion kp3d (T, K, 3)."""
+def _record(name, kp3d, views, is_proj=None, ring_center=None):
+    """Store record from rendered archive dicts (one per view) of the motion kp3d (T, K, 3);
+    ring_center (3,): the centre of the ring of views 1..V-1 (`input_rings`), kept per frame."""
     scores = np.stack([v["scores"] for v in views], 1)
     keypoints = np.stack([v["keypoints"] for v in views], 1)
     T = len(kp3d)
@@ -62,7 +65,38 @@ def _record(name, kp3d, views, is_proj=None):
     }
     if is_proj is not None:
         record["is_proj"] = np.float32(is_proj)
+    if ring_center is not None:
+        record["ring_center"] = np.broadcast_to(ring_center, (T, 3)).astype(np.float32)
     return record
+
+
+_window_ring = jax.jit(views.window_ring, static_argnums=3)
+
+
+def input_rings(kp3d, w2c, K, rng, noise, image_size, length, stride, num_views):
+    """The input view of a motion kp3d (T, K, 3) filmed by the moving camera w2c (T, 4, 4), K
+    (3, 3) with detector noise, cut into windows of `length` frames every `stride` frames, each
+    with the ring of `num_views` lifting would place for it: yields (window slice, the window's
+    input view (an archive dict), ring w2c (V, length, 4, 4) with view 0 the input camera, ring
+    centre (3,)).
+
+    As in `lift.make_windows`, the centre is on the window's frame-0 mid-hip ray at the depth the
+    size prior gives from the noisy input (`views.subject_depths`), not the true pelvis: at
+    lifting no truth is known, so the model is trained on rings placed as they will be then.
+    Only the 17 body joints enter the depth and the normalisation.
+    """
+    view0 = render2d.render_clip(kp3d[:, :skeleton.NUM_JOINTS], w2c, K, image_size, rng, noise)
+    L, T = len(kp3d), length
+    Kt = np.broadcast_to(view0["intrinsics"], (L, 3, 3))
+    observed = view0["scores"] > views.SCORE_THRESHOLD
+    depths = views.subject_depths(nz.rays(view0["keypoints"], Kt), observed)
+    for start in range(0, max(L - T, 0) + 1, stride):
+        win = slice(start, start + T)
+        _, params = nz.normalize(view0["keypoints"][win], Kt[win], observed[win])
+        ring, center, _ = _window_ring(w2c[win], params.center, depths[start], num_views)
+        view = {k: (v[win] if k in ("keypoints", "scores", "cam_c2w") or (k == "intrinsics" and v.ndim == 3) else v)
+                for k, v in view0.items()}
+        yield win, view, np.asarray(ring, np.float64), np.asarray(center, np.float64)
 
 
 class Builder:
@@ -104,6 +138,10 @@ class Builder:
     def render(self, kp3d, w2c, K, rng, noise):
         return render2d.render_clip(kp3d, w2c, K, self.d.image_size, rng, noise)
 
+    def input_rings(self, kp3d, w2c, K, rng):
+        return input_rings(kp3d, w2c, K, rng, self.input_noise, self.d.image_size, self.d.num_frames,
+                           self.d.window_stride, self.d.views)
+
     def global_records(self, c, r):
         kp3d = self.motions[self.clips[c]]
         w2c, K = self.camera(c, r)
@@ -130,24 +168,16 @@ class Builder:
 
     def multiview_records(self, c, r):
         """Windows of `window` frames every `window_stride` frames of render r of clip c, each seen
-        by the moving camera and by its own ring through the camera at the window's first frame
-        (the model's frame 0), so the loader never crops these records."""
+        by the moving camera and by the ring lifting would place for it (`input_rings`), so the
+        loader never crops these records."""
         kp3d = self.motion(c, r)
         w2c, K = self.camera(c, r, kp3d)
         rng = _rng(self.d, self.split, 2, c, r, 1)
-        T = self.d.num_frames
         records = []
-        for start in range(0, max(len(kp3d) - T, 0) + 1, self.d.window_stride):
-            kp, cam = kp3d[start:start + T], w2c[start:start + T]
-            pelvis0 = skeleton.mid_hip(kp[0])
-            eye = nz.camera_centers(cam[0])
-            offset = eye[:2] - pelvis0[:2]
-            ring = cameras.ring(self.d.views, pelvis0, np.linalg.norm(offset), eye[2],
-                                np.arctan2(offset[1], offset[0]))
-            trajs = [cam] + [np.broadcast_to(ring[v], cam.shape) for v in range(1, self.d.views)]
-            views = [self.render(kp, t, K, rng, self.input_noise if v == 0 else self.noise)
-                     for v, t in enumerate(trajs)]
-            records.append(_record(f"{self.clips[c]}/multiview/{r}/{start}", kp, views))
+        for win, view0, ring, center in self.input_rings(kp3d, w2c, K, rng):
+            kp = kp3d[win]
+            rendered = [view0] + [self.render(kp, ring[v], K, rng, self.noise) for v in range(1, self.d.views)]
+            records.append(_record(f"{self.clips[c]}/multiview/{r}/{win.start}", kp, rendered, ring_center=center))
         return records
 
     def hoi_records(self, c, r):
@@ -167,24 +197,16 @@ class Builder:
         seq = synth.make_sequence(rng, self.motion(c, r), names[int(rng.integers(len(names)))])
         w2c, K = self.camera(c, r, seq.kp3d)
         rng = _rng(self.d, self.split, 4, c, r, 1)
-        T = self.d.num_frames
         records = []
-        for start in range(0, max(len(seq.kp3d) - T, 0) + 1, self.d.window_stride):
-            win = slice(start, start + T)
+        for win, body0, ring, center in self.input_rings(seq.kp3d, w2c, K, rng):
             part = dataclasses.replace(
                 seq, kp3d=seq.kp3d[win], object_rot6d=seq.object_rot6d[win],
                 object_transl=seq.object_transl[win], object_kp3d=seq.object_kp3d[win],
                 contact=seq.contact[win])
-            kp, obj, cam = part.kp3d, part.object_kp3d, w2c[win]
-            pelvis0 = skeleton.mid_hip(kp[0])
-            eye = nz.camera_centers(cam[0])
-            offset = eye[:2] - pelvis0[:2]
-            ring = cameras.ring(self.d.views, pelvis0, np.linalg.norm(offset), eye[2],
-                                np.arctan2(offset[1], offset[0]))
-            trajs = [cam] + [np.broadcast_to(ring[v], cam.shape) for v in range(1, self.d.views)]
-            views = []
-            for v, t in enumerate(trajs):
-                view = self.render(kp, t, K, rng, self.input_noise if v == 0 else self.noise)
+            kp, obj = part.kp3d, part.object_kp3d
+            rendered = []
+            for v, t in enumerate(ring):
+                view = dict(body0) if v == 0 else self.render(kp, t, K, rng, self.noise)
                 if v == 0:
                     o = synth.render_object(part, t, K, self.d.image_size, rng, self.input_noise)
                     o_pix, o_scores = o["object_keypoints"], o["object_scores"]
@@ -193,9 +215,9 @@ class Builder:
                     o_scores = render2d.inside(o_pix, self.d.image_size).astype(np.float32)
                 view.update(keypoints=np.concatenate([view["keypoints"], o_pix], 1),
                             scores=np.concatenate([view["scores"], o_scores], 1))
-                views.append(view)
-            record = _record(f"{self.clips[c]}/hoi/{part.scenario}/{r}/{start}",
-                             np.concatenate([kp, obj], 1), views)
+                rendered.append(view)
+            record = _record(f"{self.clips[c]}/hoi/{part.scenario}/{r}/{win.start}",
+                             np.concatenate([kp, obj], 1), rendered, ring_center=center)
             record.update(object_rot6d=part.object_rot6d, object_transl=part.object_transl,
                           object_scale=part.object_scale, contact=part.contact.astype(np.float32))
             records.append(record)

@@ -1,6 +1,8 @@
 """Batch lifting with the shipped Stage-2 model: `python -m anylift_jax.lift --input A --output O`."""
 import ml_collections
 
+from anylift_jax import views
+
 
 def get_config(arg=None):
     del arg
@@ -10,7 +12,7 @@ def get_config(arg=None):
         batch_size=8,  # windows per network batch (rounded up to a multiple of the devices)
         clips_per_batch=16,  # clips lifted (and body-fitted) together
         overlap=16,  # frames shared by consecutive windows of long clips, cross-faded
-        score_threshold=0.3,  # detector confidence below which a keypoint counts as missing
+        score_threshold=views.SCORE_THRESHOLD,  # detector confidence below which a keypoint is missing
         # Triangulation weight of a generated view's keypoint relative to a detected one of
         # confidence 1: the input view is observed, the others are samples (held-out benchmark:
         # 0.1 vs 1.0 gave PA-MPJPE 53.8 vs 58.8 mm, WA-MPJPE100 186 vs 198 mm, 2D error 15 vs 43 px).
