@@ -13,6 +13,6 @@ def get_config(arg=None):
     c = load_config(os.path.join(os.path.dirname(__file__), "tiny_multi_view.py"))
     del arg
     c.data.update(renders_per_clip=48, mirror=True, speed_range=(0.8, 1.25), camera="internet,orbit")
-    c.train.update(num_steps=6000, checkpoint_every=500)
+    c.train.update(num_steps=3000, checkpoint_every=500)
     c.optim.update(warmup_steps=100)
     return c
