@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from anylift_jax import skeleton, synthesize
+from anylift_jax import synthesize
 from anylift_jax.data import normalize as nz
 from anylift_jax.data import store
 from configs.synth import hop
