@@ -31,12 +31,17 @@ def render_benchmark_clip(kp3d, kind, rng, noise=render2d.NoiseConfig(), fps=30.
     return render2d.render_clip(kp3d, w2c, K, IMAGE_SIZE, rng, noise, fps)
 
 
+def _output_dirs(out):
+    """Create and return (out/archive, out/truth)."""
+    dirs = Path(out) / "archive", Path(out) / "truth"
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    return dirs
+
+
 def build(out, clips=mocap.HELDOUT, kinds=KINDS, seed=0, noise=render2d.NoiseConfig()):
     """Write the benchmark under `out`; returns (archive_dir, truth_dir)."""
-    out = Path(out)
-    archive_dir, truth_dir = out / "archive", out / "truth"
-    archive_dir.mkdir(parents=True, exist_ok=True)
-    truth_dir.mkdir(parents=True, exist_ok=True)
+    archive_dir, truth_dir = _output_dirs(out)
     rng = np.random.default_rng(seed)
     for name in clips:
         kp3d = mocap.load_shipped(name)
@@ -52,10 +57,7 @@ def build_hoi(out, category="box", clips=mocap.HELDOUT, kinds=KINDS, seed=0, noi
     """Write the HOI benchmark of `category` under `out`; returns (archive_dir, truth_dir)."""
     from anylift_jax.hoi import synth  # noqa: PLC0415  (hoi imports jax; the human benchmark needs none)
 
-    out = Path(out)
-    archive_dir, truth_dir = out / "archive", out / "truth"
-    archive_dir.mkdir(parents=True, exist_ok=True)
-    truth_dir.mkdir(parents=True, exist_ok=True)
+    archive_dir, truth_dir = _output_dirs(out)
     rng = np.random.default_rng(seed)
     for name in clips:
         for scenario in synth.scenarios_of(category):
