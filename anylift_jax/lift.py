@@ -56,7 +56,7 @@ class Window:
     w2c: np.ndarray     # (T, 4, 4)
     scale: np.ndarray   # () s₀
     center: np.ndarray  # (2,) c₀
-    depth: np.ndarray   # () estimated camera depth of the pelvis at frame 0 (views.subject_depths)
+    track: np.ndarray   # (T, 3) estimated pelvis in each frame's camera coordinates (views.subject_track)
 
 
 def window_starts(num_frames, length, overlap):
@@ -93,7 +93,8 @@ def make_windows(clip_index, clip, length, overlap, score_threshold, num_object_
     pix, scores = model_keypoints(clip, num_object_keypoints)
     w2c = np.linalg.inv(clip.cam_c2w).astype(np.float32)
     observed = clip.scores > score_threshold
-    depths = views.subject_depths(rays(clip.keypoints, clip.intrinsics), observed)
+    body_rays = rays(clip.keypoints, clip.intrinsics)
+    track = views.subject_track(body_rays, observed, views.subject_depths(body_rays, observed))
     out = []
     for start in window_starts(T, length, overlap):
         idx = np.arange(start, start + length)
@@ -103,7 +104,7 @@ def make_windows(clip_index, clip, length, overlap, score_threshold, num_object_
         x, params = normalize(pix[idx], clip.intrinsics[idx], valid)
         out.append(Window(clip_index, idx, decompose(x).astype(np.float32), valid.astype(np.float32), mask,
                           w2c[idx], np.float32(params.scale), params.center.astype(np.float32),
-                          depths[start]))
+                          track[idx]))
     return out
 
 
@@ -113,11 +114,11 @@ def blend_weights(length, overlap):
     return np.clip(np.minimum(t + 1, length - t) / (overlap + 1), 1e-3, 1.0)
 
 
-def ring_geometry(w2c, scale, center, depth, num_views):
+def ring_geometry(w2c, scale, center, track, num_views):
     """The virtual ring of one window (docs/design.md "Several views"), from its input cameras
-    w2c (T, 4, 4), s₀ (), c₀ (2,) and estimated frame-0 pelvis depth () -> all views' w2c
-    (V, T, 4, 4), model intrinsics A (V, 3, 3) and camera features (V, T, 12). jax."""
-    w2c_v, _, d0 = views.window_ring(w2c, center, depth, num_views)
+    w2c (T, 4, 4), s₀ (), c₀ (2,) and estimated pelvis track (T, 3) (`Window.track`) -> all
+    views' w2c (V, T, 4, 4), model intrinsics A (V, 3, 3) and camera features (V, T, 12). jax."""
+    w2c_v, _, d0 = views.window_ring(w2c, track, num_views)
     return w2c_v, views.ring_intrinsics(scale, center, num_views), views.camera_features(w2c_v, d0)
 
 
@@ -147,7 +148,7 @@ def make_lift_fn(config, graphdef, rest, mesh, view_weight):
 
     def fn(params, w, key):
         B, T, K, _ = w["x"].shape
-        w2c_v, A, cam = geometry(w["w2c"], w["scale"], w["center"], w["depth"])
+        w2c_v, A, cam = geometry(w["w2c"], w["scale"], w["center"], w["track"])
         x0 = jnp.zeros((B, num_views, T, K, 2)).at[:, 0].set(w["x"])
         joint_mask = jnp.ones((B, num_views, T, K)).at[:, 0].set(w["valid"])
         batch = {"x0": x0, "cam": cam, "mask": w["mask"], "joint_mask": joint_mask}
@@ -174,7 +175,7 @@ def lift_keypoints(clips, lift_fn, params, length, lc, mesh, key, num_object_key
     for start in range(0, len(windows), batch):
         chunk = windows[start:start + batch]
         chunk = chunk + [chunk[-1]] * (batch - len(chunk))  # fixed batch shape: one compilation
-        arrays = {f: np.stack([getattr(w, f) for w in chunk]) for f in ("x", "valid", "mask", "w2c", "scale", "center", "depth")}
+        arrays = {f: np.stack([getattr(w, f) for w in chunk]) for f in ("x", "valid", "mask", "w2c", "scale", "center", "track")}
         arrays = sharding.shard_batch(arrays, mesh)  # multi-process jit takes no numpy with a sharding
         kp3d, _ = lift_fn(params, arrays, jax.random.fold_in(key, start))
         kp3d = np.asarray(jax.device_get(kp3d))

@@ -299,13 +299,13 @@ def load_motions(folder, clips):
 # ----------------------------------------------------------------------------------------- store
 def multiview_record(name, kp3d, w2c, K, num_views, image_size, rng, noise):
     """Store record of motion kp3d (T, K, 3) seen by the moving camera w2c (T, 4, 4) (view 0) and
-    by V − 1 static cameras completing a ring of V at the frame-0 camera's distance and height
-    around the frame-0 pelvis as lifting estimates it (`build.input_rings`, docs/design.md
+    by V − 1 cameras completing a ring of V at the frame-0 camera's distance and height around
+    the pelvis, following it as lifting estimates it (`build.input_rings`, docs/design.md
     "Several views")."""
     T = len(kp3d)
-    (_, view0, ring, center), = build.input_rings(kp3d, w2c, K, rng, noise, image_size, T, T, num_views)
+    (_, view0, ring, track), = build.input_rings(kp3d, w2c, K, rng, noise, image_size, T, T, num_views)
     rendered = [view0] + [render2d.render_clip(kp3d, ring[v], K, image_size, rng, noise) for v in range(1, num_views)]
-    return build._record(name, kp3d, rendered, ring_center=center)
+    return build._record(name, kp3d, rendered, ring_center=track)
 
 
 def write_multiview_store(config, clips, motion_dir, out, progress=True):

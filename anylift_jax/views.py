@@ -1,14 +1,17 @@
 """The virtual camera ring shared by Stage-1 SDS, Stage-2 data and lifting (docs/design.md).
 
-View 0 is the input (possibly moving) camera; views 1..V-1 are static cameras on a horizontal
-circle around the subject's frame-0 pelvis P, at the input camera's frame-0 distance and height,
-evenly spaced in azimuth and looking at P. Model space of every ring view is the pixel space of
-the virtual intrinsics A_v = diag(s₀, s₀, 1).
+View 0 is the input (possibly moving) camera; views 1..V-1 are cameras on a horizontal circle
+around the subject's frame-0 pelvis P, at the input camera's frame-0 distance and height, evenly
+spaced in azimuth and looking at P. Stage-1 SDS keeps them static; Stage-2 data and lifting
+translate them with the pelvis track estimated from the input view (`window_ring`). Model space
+of every ring view is the pixel space of the virtual intrinsics A_v = diag(s₀, s₀, 1).
 """
 import chex
 import jax.numpy as jnp
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
+from anylift_jax import skeleton
 from anylift_jax.geometry import cameras, epipolar
 
 # Size prior (metres) that turns the input's 2D size into a camera distance at lifting: the
@@ -16,6 +19,8 @@ from anylift_jax.geometry import cameras, epipolar
 PERSON_HEIGHT = 1.45
 # Detector confidence below which a keypoint counts as missing (the lifting config's default).
 SCORE_THRESHOLD = 0.3
+# Gaussian σ (frames) of the mid-hip ray the moving ring follows (`subject_track`).
+TRACK_SIGMA = 2.0
 
 
 def ring_cameras(w2c_in, pelvis0, num_views):
@@ -46,24 +51,32 @@ def ring_intrinsics(scale0, center0, num_views):
     return jnp.concatenate([a0[None], ring], 0)
 
 
+def window_ring(w2c, track, num_views):
+    """The ring lifting places for a window: input cameras w2c (T, 4, 4) and the estimated pelvis
+    in each frame's camera coordinates track (T, 3) (`subject_track`) -> all views' w2c
+    (V, T, 4, 4), the pelvis track in world coordinates P (T, 3) and the input camera's frame-0
+    distance to it d₀ ().
+
+    Views 1..V-1 form the ring around P₀ and are translated with P_t − P₀ (orientation fixed), so
+    a walker or runner stays near the centre of every ring view instead of crossing it or
+    passing a static ring camera within the window. Stage-2 training data places its rings the
+    same way, from the noisy input view, so the model learns to generate the views of a ring that
+    follows the estimate, off the true pelvis by the estimate's error, and triangulation of its
+    samples corrects that error.
+    """
+    chex.assert_equal_shape_prefix([w2c, track], 1)
+    world = cameras.transform(cameras.invert_rigid(w2c), track[:, None])[:, 0]  # (T, 3)
+    ring = ring_cameras(w2c, world[0], num_views)
+    rot, shift = ring[1:, :, :3, :3], world - world[0]
+    ring = ring.at[1:, :, :3, 3].add(-jnp.einsum("vtij,tj->vti", rot, shift))
+    return ring, world, jnp.linalg.norm(track[0])
+
+
 def pelvis_at_depth(w2c0, center0, depth):
     """Frame-0 pelvis (3,) at camera depth `depth` on the mid-hip ray center0 (2,), and its distance."""
     point_cam = jnp.concatenate([center0, jnp.ones((1,))]) * depth
     pelvis = cameras.transform(cameras.invert_rigid(w2c0), point_cam[None])[0]
     return pelvis, jnp.linalg.norm(point_cam)
-
-
-def window_ring(w2c, center0, depth, num_views):
-    """The ring lifting places for a window: input cameras w2c (T, 4, 4), its normalisation centre
-    c₀ (2,) (the frame-0 mid-hip ray) and the estimated frame-0 pelvis depth () -> all views' w2c
-    (V, T, 4, 4), the ring centre P (3,) and the input camera's distance to it d₀ ().
-
-    Stage-2 training data places its rings the same way, from the noisy input view, so that the
-    model learns to generate the views of a ring whose centre is off the true pelvis by the depth
-    estimate's error, and triangulation of its samples can correct that depth.
-    """
-    pelvis0, d0 = pelvis_at_depth(w2c[0], center0, depth)
-    return ring_cameras(w2c, pelvis0, num_views), pelvis0, d0
 
 
 def estimate_pelvis0(w2c0, scale0, center0, height=PERSON_HEIGHT):
@@ -96,3 +109,26 @@ def camera_features(w2c_views, distance):
     """(V, T, 4, 4) -> (V, T, 12): each view relative to the input camera's frame 0, / distance."""
     rel = w2c_views @ cameras.invert_rigid(w2c_views[0, 0])
     return cameras.extrinsics_features(rel, distance)
+
+
+def subject_track(rays, valid, depths, sigma=TRACK_SIGMA):
+    """The subject's pelvis (T, 3) estimated in each frame's input-camera coordinates: the mid-hip
+    ray at the size prior's depth (T,) (`subject_depths`). rays (T, K, 2), valid (T, K). numpy.
+
+    The ray is taken where both hips are seen, interpolated across the other frames (a clip with
+    no such frame uses the centre of the seen keypoints' box) and Gaussian-smoothed over `sigma`
+    frames, so that detector noise does not shake the ring cameras that follow it (`window_ring`).
+    """
+    body = slice(0, skeleton.NUM_JOINTS)
+    rays, valid = rays[:, body], valid[:, body]
+    known = valid[:, skeleton.L_HIP] & valid[:, skeleton.R_HIP]
+    center = skeleton.mid_hip(rays)
+    if not known.any():
+        lo = np.where(valid[..., None], rays, np.inf).min(1)
+        hi = np.where(valid[..., None], rays, -np.inf).max(1)
+        center, known = (lo + hi) / 2, valid.any(1)
+    t = np.arange(len(rays))
+    center = np.stack([np.interp(t, np.flatnonzero(known), center[known, i]) for i in range(2)], -1)
+    if sigma > 0:
+        center = gaussian_filter1d(center, sigma, axis=0, mode="nearest")
+    return (np.concatenate([center, np.ones_like(center[:, :1])], -1) * depths[:, None]).astype(np.float32)

@@ -136,7 +136,7 @@ def test_windows_of_an_hoi_model_keep_the_body_model_space():
             assert w.x.shape == (32, 25, 2) and w.valid.shape == (32, 25)
             np.testing.assert_array_equal(w.x[:, :17], b.x)
             np.testing.assert_array_equal(w.valid[:, :17], b.valid)
-            for f in ("scale", "center", "depth", "w2c", "mask", "frames"):
+            for f in ("scale", "center", "track", "w2c", "mask", "frames"):
                 np.testing.assert_array_equal(getattr(w, f), getattr(b, f))
             if c is human:
                 assert not w.valid[:, 17:].any()
@@ -158,7 +158,7 @@ def test_triangulation_and_pose_on_oracle_views_recover_the_object():
     clip = archive.clip_from_arrays("hoi", arrays)
     n, V = len(seq.kp3d), 4
     (w,) = lift.make_windows(0, clip, n, 0, 0.3, num_object_keypoints=8)  # one window, the whole clip
-    w2c_v, A, _ = jax.jit(functools.partial(lift.ring_geometry, num_views=V))(w.w2c, w.scale, w.center, w.depth)
+    w2c_v, A, _ = jax.jit(functools.partial(lift.ring_geometry, num_views=V))(w.w2c, w.scale, w.center, w.track)
     truth = np.concatenate([seq.kp3d, seq.object_kp3d], 1)  # (T, 25, 3)
     w2c_v, A = np.asarray(w2c_v), np.asarray(A)
     oracle = [_cv2_project(truth, w2c_v[v], np.broadcast_to(A[v], (n, 3, 3))) for v in range(1, V)]

@@ -62,13 +62,15 @@ def test_run_writes_motions_and_a_consistent_multi_view_store(done):
     ph = np.einsum("tvij,tvkj->tvki", r["intrinsics"], pc)
     seen = r["scores"] > 0
     np.testing.assert_allclose((ph[..., :2] / ph[..., 2:])[seen], r["keypoints"][seen], rtol=1e-4, atol=1e-2)
-    # Views 1..3 are static and complete a ring of 4 at 90° around the frame-0 pelvis as lifting
-    # estimates it (`build.input_rings`), stored as the record's ring centre.
-    eyes = nz.camera_centers(r["w2c"][0])
-    center = r["ring_center"][0]
-    az = np.arctan2(eyes[:, 1] - center[1], eyes[:, 0] - center[0])
+    # Views 1..3 complete a ring of 4 at 90° around the pelvis as lifting estimates it
+    # (`build.input_rings`), stored as the record's ring centre, and follow it without turning.
+    eyes = nz.camera_centers(r["w2c"][:, 1:])  # (T, 3, 3)
+    offset = eyes - r["ring_center"][:, None]
+    az = np.arctan2(offset[0, :, 1], offset[0, :, 0])
     np.testing.assert_allclose(np.mod(np.diff(az), 2 * np.pi), np.pi / 2, atol=1e-3)
-    np.testing.assert_allclose(r["w2c"][:, 1:], np.broadcast_to(r["w2c"][:1, 1:], r["w2c"][:, 1:].shape), atol=1e-6)
+    np.testing.assert_allclose(offset, np.broadcast_to(offset[:1], offset.shape), atol=1e-4)
+    rot = r["w2c"][:, 1:, :3, :3]
+    np.testing.assert_allclose(rot, np.broadcast_to(rot[:1], rot.shape), atol=1e-6)
     m = synthesize.load_motions(workdir / "motions", synthesize.read_inputs(workdir / "inputs"))
     first = next(iter(m.values()))
     assert first["views"].shape == (3, 4, 16, 17, 2) and np.isfinite(first["kp3d"]).all()

@@ -7,8 +7,8 @@ Writes DIR/<split>/<source>/ (`store` layout) for the splits "train" (`mocap.TRA
   "proj": X^proj, the clip re-centred (`normalize.recenter`) and projected without noise through
   a training trajectory taken relative to its subject (probability `proj_archive_prob`) or one of
   `normalize.predefined_trajectories`.
-- multi_view: "multiview": windows of T frames, view 0 a moving camera, views 1..V-1 static on
-  the ring through the window's frame-0 camera around the frame-0 pelvis as lifting estimates it
+- multi_view: "multiview": windows of T frames, view 0 a moving camera, views 1..V-1 on the ring
+  through the window's frame-0 camera around the pelvis, following it as lifting estimates it
   from the noisy input view (`input_rings`, docs/design.md "Several views"), noise from
   `config.data.noise`. With `config.data.object_category`
   set (HOI, Sec. 2.2), the motions interact with a scripted object of that category
@@ -51,7 +51,7 @@ def _rng(d, split, source, clip, render, stream):
 
 def _record(name, kp3d, views, is_proj=None, ring_center=None):
     """Store record from rendered archive dicts (one per view) of the motion kp3d (T, K, 3);
-    ring_center (3,): the centre of the ring of views 1..V-1 (`input_rings`), kept per frame."""
+    ring_center (T, 3): the estimated pelvis track the ring of views 1..V-1 follows (`input_rings`)."""
     scores = np.stack([v["scores"] for v in views], 1)
     keypoints = np.stack([v["keypoints"] for v in views], 1)
     T = len(kp3d)
@@ -66,34 +66,34 @@ def _record(name, kp3d, views, is_proj=None, ring_center=None):
     if is_proj is not None:
         record["is_proj"] = np.float32(is_proj)
     if ring_center is not None:
-        record["ring_center"] = np.broadcast_to(ring_center, (T, 3)).astype(np.float32)
+        record["ring_center"] = np.asarray(ring_center, np.float32).reshape(T, 3)
     return record
 
 
-_window_ring = jax.jit(views.window_ring, static_argnums=3)
+_window_ring = jax.jit(views.window_ring, static_argnums=2)
 
 
 def input_rings(kp3d, w2c, K, rng, noise, image_size, length, stride, num_views):
     """The input view of a motion kp3d (T, K, 3) filmed by the moving camera w2c (T, 4, 4), K
     (3, 3) with detector noise, cut into windows of `length` frames every `stride` frames, each
     with the ring of `num_views` lifting would place for it: yields (window slice, the window's
-    input view (an archive dict), ring w2c (V, length, 4, 4) with view 0 the input camera, ring
-    centre (3,)).
+    input view (an archive dict), ring w2c (V, length, 4, 4) with view 0 the input camera, the
+    pelvis track the ring follows (length, 3)).
 
-    As in `lift.make_windows`, the centre is on the window's frame-0 mid-hip ray at the depth the
-    size prior gives from the noisy input (`views.subject_depths`), not the true pelvis: at
-    lifting no truth is known, so the model is trained on rings placed as they will be then.
-    Only the 17 body joints enter the depth and the normalisation.
+    As in `lift.make_windows`, the track is the mid-hip ray at the depth the size prior gives
+    from the noisy input (`views.subject_track`), not the true pelvis: at lifting no truth is
+    known, so the model is trained on rings placed as they will be then. Only the 17 body joints
+    enter the track and the normalisation.
     """
     view0 = render2d.render_clip(kp3d[:, :skeleton.NUM_JOINTS], w2c, K, image_size, rng, noise)
     L, T = len(kp3d), length
     Kt = np.broadcast_to(view0["intrinsics"], (L, 3, 3))
     observed = view0["scores"] > views.SCORE_THRESHOLD
-    depths = views.subject_depths(nz.rays(view0["keypoints"], Kt), observed)
+    rays = nz.rays(view0["keypoints"], Kt)
+    track = views.subject_track(rays, observed, views.subject_depths(rays, observed))
     for start in range(0, max(L - T, 0) + 1, stride):
         win = slice(start, start + T)
-        _, params = nz.normalize(view0["keypoints"][win], Kt[win], observed[win])
-        ring, center, _ = _window_ring(w2c[win], params.center, depths[start], num_views)
+        ring, center, _ = _window_ring(w2c[win], track[win], num_views)
         view = {k: (v[win] if k in ("keypoints", "scores", "cam_c2w") or (k == "intrinsics" and v.ndim == 3) else v)
                 for k, v in view0.items()}
         yield win, view, np.asarray(ring, np.float64), np.asarray(center, np.float64)
@@ -174,10 +174,10 @@ class Builder:
         w2c, K = self.camera(c, r, kp3d)
         rng = _rng(self.d, self.split, 2, c, r, 1)
         records = []
-        for win, view0, ring, center in self.input_rings(kp3d, w2c, K, rng):
+        for win, view0, ring, track in self.input_rings(kp3d, w2c, K, rng):
             kp = kp3d[win]
             rendered = [view0] + [self.render(kp, ring[v], K, rng, self.noise) for v in range(1, self.d.views)]
-            records.append(_record(f"{self.clips[c]}/multiview/{r}/{win.start}", kp, rendered, ring_center=center))
+            records.append(_record(f"{self.clips[c]}/multiview/{r}/{win.start}", kp, rendered, ring_center=track))
         return records
 
     def hoi_records(self, c, r):
@@ -198,7 +198,7 @@ class Builder:
         w2c, K = self.camera(c, r, seq.kp3d)
         rng = _rng(self.d, self.split, 4, c, r, 1)
         records = []
-        for win, body0, ring, center in self.input_rings(seq.kp3d, w2c, K, rng):
+        for win, body0, ring, track in self.input_rings(seq.kp3d, w2c, K, rng):
             part = dataclasses.replace(
                 seq, kp3d=seq.kp3d[win], object_rot6d=seq.object_rot6d[win],
                 object_transl=seq.object_transl[win], object_kp3d=seq.object_kp3d[win],
@@ -217,7 +217,7 @@ class Builder:
                             scores=np.concatenate([view["scores"], o_scores], 1))
                 rendered.append(view)
             record = _record(f"{self.clips[c]}/hoi/{part.scenario}/{r}/{win.start}",
-                             np.concatenate([kp, obj], 1), rendered, ring_center=center)
+                             np.concatenate([kp, obj], 1), rendered, ring_center=track)
             record.update(object_rot6d=part.object_rot6d, object_transl=part.object_transl,
                           object_scale=part.object_scale, contact=part.contact.astype(np.float32))
             records.append(record)

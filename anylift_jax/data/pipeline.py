@@ -141,8 +141,8 @@ def multi_view_batch(b):
     """Batched stage for V views (view 0 the input), vectorised over B and V.
 
     docs/design.md "Several views": view 0 is normalised from its own keypoints (s₀, c₀); the
-    ring views geometrically, with A_v = diag(s₀, s₀, 1) (they look at the frame-0 pelvis from the
-    input camera's distance, so c_v = 0). Camera features are relative to the input view's
+    ring views geometrically, with A_v = diag(s₀, s₀, 1) (they look at the estimated pelvis from the
+    input camera's frame-0 distance, so c_v ≈ 0). Camera features are relative to the input view's
     frame-0 camera, translations divided by d₀.
     """
     pix, K, w2c = (_views_first(b[k]) for k in ("keypoints", "intrinsics", "w2c"))
