@@ -3,7 +3,8 @@ keypoints, on the HOI store of the shipped TRAIN motions (configs/data/hoi_multi
 minutes; the numbers it gives are in docs/results.md ("HOI").
 
   python -m anylift_jax.data.build --config configs/tiny_hoi.py --out data/hoi_multi_view
-  python -m anylift_jax.train --config configs/tiny_hoi.py --workdir runs/tiny_hoi
+  python -m anylift_jax.train --config configs/tiny_hoi.py --config.data.root=data/hoi_multi_view \
+      --workdir runs/tiny_hoi --export anylift_jax/assets/models/hoi_tiny
 """
 import os
 
@@ -19,6 +20,6 @@ def get_config(arg=None):
     c.data = hoi.data
     c.data.update(batch_size=data.batch_size, num_frames=data.num_frames, window_stride=data.window_stride,
                   renders_per_clip=16, mirror=True, speed_range=(0.8, 1.25))
-    c.train.update(num_steps=2000, object_drop_prob=0.3)
+    c.train.update(num_steps=1000, object_drop_prob=0.3)
     del arg
     return c
