@@ -88,6 +88,11 @@ def estimate_pelvis0(w2c0, scale0, center0, height=PERSON_HEIGHT):
     return pelvis_at_depth(w2c0, center0, height * scale0)
 
 
+def _box(rays, valid):
+    """Corners (T, 2), (T, 2) of the box around the valid rays (T, K, 2) of each frame (±inf if none)."""
+    return (np.where(valid[..., None], rays, np.inf).min(1), np.where(valid[..., None], rays, -np.inf).max(1))
+
+
 def subject_depths(rays, valid, height=PERSON_HEIGHT, window=31):
     """Per-frame camera depth (T,) of the subject from its keypoint extent, robust to pose.
 
@@ -95,8 +100,7 @@ def subject_depths(rays, valid, height=PERSON_HEIGHT, window=31):
     shrinks when the person crouches or turns; the running median over `window` frames of
     height / extent varies slowly, so consecutive lifting windows get consistent scales. numpy.
     """
-    lo = np.where(valid[..., None], rays, np.inf).min(1)
-    hi = np.where(valid[..., None], rays, -np.inf).max(1)
+    lo, hi = _box(rays, valid)
     extent = (hi - lo).max(-1)
     depth = np.where(np.isfinite(extent) & (extent > 0), height / np.where(extent > 0, extent, 1.0), np.nan)
     T, half = len(depth), window // 2
@@ -124,8 +128,7 @@ def subject_track(rays, valid, depths, sigma=TRACK_SIGMA):
     known = valid[:, skeleton.L_HIP] & valid[:, skeleton.R_HIP]
     center = skeleton.mid_hip(rays)
     if not known.any():
-        lo = np.where(valid[..., None], rays, np.inf).min(1)
-        hi = np.where(valid[..., None], rays, -np.inf).max(1)
+        lo, hi = _box(rays, valid)
         center, known = (lo + hi) / 2, valid.any(1)
     t = np.arange(len(rays))
     center = np.stack([np.interp(t, np.flatnonzero(known), center[known, i]) for i in range(2)], -1)
