@@ -195,8 +195,8 @@ def fuse_root_depth(kp3d, clip, weight, score_threshold):
     Monocular depth has two cues here with errors of similar size and little correlation: the
     generated views (triangulation) and the person's image size over time (size prior; it knows
     no absolute scale, hence the rescaling, which keeps the triangulated scale). Not in the paper;
-    w = 0 is the paper's triangulation. Held-out benchmark, shipped model: WA-MPJPE100 219 mm at
-    w = 0, 145 at 0.5, 125 at 0.75 (the default; chosen on that benchmark, docs/results.md).
+    w = 0 is the paper's triangulation. Held-out benchmark, shipped model: WA-MPJPE100 145 mm at
+    w = 0, 124 at 0.5 (the default: equal weights), 123 at 0.75 (docs/results.md).
     """
     if weight == 0:
         return kp3d
