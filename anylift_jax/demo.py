@@ -13,6 +13,7 @@
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -65,6 +66,9 @@ def main(argv=None):
     config = build.load_config(os.path.join(CONFIGS, "lift", "default.py"))
     config.lift.fit_body = args.fit_body
     preds = {"anylift": os.path.join(wd, "lifted")}
+    # The table must describe this run's model and settings: never resume from an earlier run's
+    # outputs (lifting itself skips any valid output, whichever model wrote it).
+    shutil.rmtree(preds["anylift"], ignore_errors=True)
     summary = lift.lift_archive(config, train.load_model(checkpoint), archive_dir, preds["anylift"])
     _stamp(f"lifted with {checkpoint}: {summary['done']} done, {summary['skipped']} skipped", t0)
 
@@ -91,6 +95,7 @@ def main(argv=None):
     if args.hoi:
         hoi_archive, hoi_truth = heldout.build_hoi(os.path.join(wd, "hoi_heldout"))
         lifted = os.path.join(wd, "hoi_lifted")
+        shutil.rmtree(lifted, ignore_errors=True)
         lift.lift_archive(config, train.load_model(lift.SHIPPED_HOI_MODEL), hoi_archive, lifted)
         table = evaluate.markdown(evaluate.evaluate_methods({"anylift (HOI)": lifted}, hoi_truth, input_dir=hoi_archive))
         print(table)
