@@ -72,20 +72,15 @@ def window_ring(w2c, track, num_views):
     return ring, world, jnp.linalg.norm(track[0])
 
 
-def pelvis_at_depth(w2c0, center0, depth):
-    """Frame-0 pelvis (3,) at camera depth `depth` on the mid-hip ray center0 (2,), and its distance."""
-    point_cam = jnp.concatenate([center0, jnp.ones((1,))]) * depth
-    pelvis = cameras.transform(cameras.invert_rigid(w2c0), point_cam[None])[0]
-    return pelvis, jnp.linalg.norm(point_cam)
-
-
 def estimate_pelvis0(w2c0, scale0, center0, height=PERSON_HEIGHT):
     """Frame-0 pelvis estimate (3,) and camera distance d₀ from the input view alone.
 
     The frame-0 bounding box is 1/s₀ ray units tall, so a person of keypoint extent `height`
     metres stands at depth ≈ height · s₀ along the mid-hip ray c₀.
     """
-    return pelvis_at_depth(w2c0, center0, height * scale0)
+    point_cam = jnp.concatenate([center0, jnp.ones((1,))]) * (height * scale0)
+    pelvis = cameras.transform(cameras.invert_rigid(w2c0), point_cam[None])[0]
+    return pelvis, jnp.linalg.norm(point_cam)
 
 
 def _box(rays, valid):

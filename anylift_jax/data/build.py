@@ -78,7 +78,7 @@ def input_rings(kp3d, w2c, K, rng, noise, image_size, length, stride, num_views)
     (3, 3) with detector noise, cut into windows of `length` frames every `stride` frames, each
     with the ring of `num_views` lifting would place for it: yields (window slice, the window's
     input view (an archive dict), ring w2c (V, length, 4, 4) with view 0 the input camera, the
-    pelvis track the ring follows (length, 3)).
+    estimated pelvis track the ring follows, in world coordinates (length, 3)).
 
     As in `lift.make_windows`, the track is the mid-hip ray at the depth the size prior gives
     from the noisy input (`views.subject_track`), not the true pelvis: at lifting no truth is
@@ -93,10 +93,10 @@ def input_rings(kp3d, w2c, K, rng, noise, image_size, length, stride, num_views)
     track = views.subject_track(rays, observed, views.subject_depths(rays, observed))
     for start in range(0, max(L - T, 0) + 1, stride):
         win = slice(start, start + T)
-        ring, center, _ = _window_ring(w2c[win], track[win], num_views)
+        ring, pelvis, _ = _window_ring(w2c[win], track[win], num_views)
         view = {k: (v[win] if k in ("keypoints", "scores", "cam_c2w") or (k == "intrinsics" and v.ndim == 3) else v)
                 for k, v in view0.items()}
-        yield win, view, np.asarray(ring, np.float64), np.asarray(center, np.float64)
+        yield win, view, np.asarray(ring, np.float64), np.asarray(pelvis, np.float64)
 
 
 class Builder:

@@ -99,8 +99,8 @@ def window_example(record, rng, aug):
     observed = (w["scores"] > 0) & (mask[:, None, None] > 0)
     jm = np.stack([joint_mask(observed[:, v], mask, rng, aug.occlusion_prob)
                    for v in range(observed.shape[1])], 1)
-    # Multi-view records carry the centre of their ring (`build.input_rings`); it, not the true
-    # pelvis, is the point the camera features are scaled by, as at lifting.
+    # Multi-view records carry the estimated pelvis track their ring follows (`build.input_rings`);
+    # its frame 0, the ring's centre, not the true pelvis, scales the camera features, as at lifting.
     pelvis0 = (w["ring_center"][0] if "ring_center" in w else skeleton.mid_hip(w["kp3d"][0])).astype(np.float32)
     out = {"keypoints": w["keypoints"], "intrinsics": w["intrinsics"], "w2c": w["w2c"],
            "mask": mask, "observed": observed, "joint_mask": jm, "pelvis0": pelvis0,

@@ -1,8 +1,8 @@
 """Stage-2 demo data: the shipped mocap TRAIN clips seen by a moving "Internet video" camera
 (view 0, the input view) and by V - 1 cameras completing a ring of V cameras 90° apart
 (for V = 4) around the pelvis at the input camera's frame-0 distance and height, translated with
-the pelvis track estimated from the input view (docs/design.md "Several views"). Records are windows of T frames, so that frame 0 of the ring and
-of the model coincide. Noise-free reprojections, as the paper's Stage-2 training data (Sec. 2.1).
+the pelvis track estimated from the input view (docs/design.md "Several views"). Records are
+windows of T frames, so that frame 0 of the ring and of the model coincide. Noise-free reprojections, as the paper's Stage-2 training data (Sec. 2.1).
 
 Build:  python -m anylift_jax.data.build --config configs/data/mocap_multi_view.py --out DIR
 """
