@@ -2,10 +2,12 @@
 
 `python -m anylift_jax.lift --config configs/lift/<x>.py --input ARCHIVE --output OUT [--checkpoint DIR]`
 
-Per clip: cut into model-length windows (overlapping, blended), normalise each window's input
-view to model space, place the virtual ring (docs/design.md), sample the other views with the
-Stage-2 model (DDIM, input view inpainted), triangulate all views into the input world frame,
-fit the body model and write `<clip>.npz` per docs/keypoint-archive.md.
+Per clip, in the upright frame of its cameras (`upright`; the archive's world may be any frame):
+cut into model-length windows (overlapping, blended), normalise each window's input view to model
+space, place the virtual ring (docs/design.md), sample the other views with the Stage-2 model
+(DDIM, input view inpainted), triangulate all views, smooth, set the depth by the body's constant
+size, fit the body model, turn everything back into the archive's world and write `<clip>.npz`
+per docs/keypoint-archive.md.
 
 HOI (Sec. 2.2): a model with `num_object_keypoints` M > 0 takes K = 17 + M keypoints, the clip's
 object keypoints after the body joints (all unobserved when the clip has none). All K are
@@ -30,6 +32,7 @@ from scipy.ndimage import gaussian_filter1d, median_filter
 from anylift_jax import hoi, sharding, skeleton, views
 from anylift_jax.data.normalize import compose, decompose, normalize, rays
 from anylift_jax.geometry import triangulate as tri
+from anylift_jax.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
 from anylift_jax.hoi.pose import MIN_KEYPOINTS
 from anylift_jax.io import archive
 
@@ -187,28 +190,27 @@ def lift_keypoints(clips, lift_fn, params, length, lc, mesh, key, num_object_key
     return [(a / s[:, None, None]).astype(np.float32) for a, s in zip(acc, wsum)]
 
 
-def fuse_root_depth(kp3d, clip, weight, score_threshold):
-    """Keypoints (T, K, 3) of a clip moved along the input camera's rays so that the root's depth is
-    the weighted geometric mean of the triangulated depth Z and the size prior's depth D
-    (`views.subject_depths`) rescaled to Z's median: Z^(1−w) · (k D)^w, k = median(Z / D).
+def constant_size_depth(kp3d, clip, sigma):
+    """Keypoints (T, K, 3) of a clip with each frame scaled about its input camera centre by
+    s̄ / s_t, where s_t is the total length of the body's bones (`skeleton.BONES`) in frame t,
+    Gaussian-smoothed over `sigma` frames, and s̄ its median over the clip.
 
-    Monocular depth has two cues here with errors of similar size and little correlation: the
-    generated views (triangulation) and the person's image size over time (size prior; it knows
-    no absolute scale, hence the rescaling, which keeps the triangulated scale). Not in the paper;
-    w = 0 is the paper's triangulation. Held-out benchmark, shipped model: WA-MPJPE100 145 mm at
-    w = 0, 124 at 0.5 (the default: equal weights), 123 at 0.75 (docs/results.md).
+    Scaling about the camera centre slides every point along its own ray: the input view's
+    projection is kept and only depth changes. Triangulated depth errs slowly (the generated views
+    of consecutive windows disagree) and, the input view being fixed, a body placed too far is
+    also too large by the same factor, while a real body's bone lengths never change: fixing the
+    body's size fixes its depth. The smoothing keeps per-frame bone-length noise (foreshortened
+    bones, noisy keypoints) out of the depth; s̄ keeps the triangulated metric scale. Objects move
+    with the person. Not in the paper.
+    Held-out benchmark, shipped model: WA-MPJPE100 143 mm → 115, W-MPJPE100 299 → 213 (docs/results.md).
     """
-    if weight == 0:
-        return kp3d
     w2c = np.linalg.inv(clip.cam_c2w.astype(np.float64))
     R, t = w2c[:, :3, :3], w2c[:, None, :3, 3]
     cam = np.einsum("tij,tkj->tki", R, kp3d.astype(np.float64)) + t
-    root = skeleton.mid_hip(cam[:, :skeleton.NUM_JOINTS])  # (T, 3)
-    prior = views.subject_depths(rays(clip.keypoints, clip.intrinsics), clip.scores > score_threshold)
-    z = np.maximum(root[:, 2], 1e-3)
-    k = np.median(z / prior)
-    fused = z ** (1.0 - weight) * (k * prior) ** weight
-    cam = cam + (root * (fused / z - 1.0)[:, None])[:, None]
+    a, b = zip(*skeleton.BONES)
+    size = np.linalg.norm(cam[:, a] - cam[:, b], axis=-1).sum(-1)
+    size = gaussian_filter1d(size, sigma, mode="nearest")
+    cam = cam * (np.median(size) / size)[:, None, None]
     return np.einsum("tji,tkj->tki", R, cam - t).astype(np.float32)
 
 
@@ -244,7 +246,7 @@ def object_pose(Q, observed, category):
 
 
 def fit_bodies(body, kp3d_list, conf_list, bucket):
-    """Fit the body model to each clip's world keypoints; returns [(keypoints (T, 17, 3), arrays)].
+    """Fit the body model to each clip's world keypoints; returns [(keypoints (T, 17, 3), params)].
 
     Clips are padded (weight 0) to a multiple of `bucket` frames so that few shapes compile.
     """
@@ -259,7 +261,29 @@ def fit_bodies(body, kp3d_list, conf_list, bucket):
         res = fit.fit3d(body, jnp.asarray(target), jnp.asarray(weights))
         params = jax.tree.map(lambda a: np.asarray(a[0]), res["params"])
         params = {k: (v if k == "shape" else v[:T]) for k, v in params.items()}
-        out.append((np.asarray(res["keypoints"][0, :T]), body.output_arrays(params)))
+        out.append((np.asarray(res["keypoints"][0, :T]), params))
+    return out
+
+
+def upright(clip):
+    """The clip in a world whose Z is its cameras' up (`views.camera_up`), and the rotation
+    (3, 3) from its own world to that one. The ring and the body fit need Z up; archives come in
+    any world frame."""
+    R = views.up_rotation(views.camera_up(clip.cam_c2w)).astype(np.float32)
+    c2w = clip.cam_c2w.copy()
+    c2w[:, :3] = R @ c2w[:, :3]
+    return dataclasses.replace(clip, cam_c2w=c2w), R
+
+
+def to_clip_world(out, R, body=None, params=None):
+    """Outputs lifted in the upright world (`upright`, rotation R) turned back into the clip's:
+    keypoints3d and object pose, and the body parameters `params` of `body` when given."""
+    out = dict(out, keypoints3d=out["keypoints3d"] @ R)
+    if params is not None:
+        out.update(body.output_arrays(jax.tree.map(np.asarray, body.rotated(params, R.T))))
+    if "object_rot6d" in out:
+        turned = R.T @ np.asarray(rot6d_to_matrix(out["object_rot6d"]))
+        out.update(object_rot6d=np.asarray(matrix_to_rot6d(turned)), object_transl=out["object_transl"] @ R)
     return out
 
 
@@ -304,24 +328,22 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
     bar = tqdm.tqdm(total=len(todo), unit="clip", disable=not progress or jax.process_index() != 0)
     t0 = time.perf_counter()
     for start in range(0, len(todo), config.lift.clips_per_batch):
-        group = todo[start:start + config.lift.clips_per_batch]
+        group, turns = zip(*[upright(c) for c in todo[start:start + config.lift.clips_per_batch]])
         points = lift_keypoints(group, lift_fn, params, cfg.data.num_frames, config.lift, mesh,
                                 jax.random.fold_in(key, start), num_objects)
-        # Objects move with the person along the rays: they are placed relative to the body.
-        points = [fuse_root_depth(p, c, config.lift.depth_prior_weight, config.lift.score_threshold)
-                  for p, c in zip(points, group)]
-        kp3d = [p[:, :skeleton.NUM_JOINTS] for p in points]
         if config.lift.smooth_sigma > 0:
             # Median first: a frame whose triangulation failed (near-degenerate views) is an
             # outlier, not noise; then Gaussian: samples of neighbouring frames are independent.
-            kp3d = [gaussian_filter1d(median_filter(k, size=(5, 1, 1), mode="nearest"), config.lift.smooth_sigma,
-                                      axis=0, mode="nearest") for k in kp3d]
+            points = [gaussian_filter1d(median_filter(p, size=(5, 1, 1), mode="nearest"), config.lift.smooth_sigma,
+                                        axis=0, mode="nearest") for p in points]
+        points = [constant_size_depth(p, c, config.lift.size_sigma) for p, c in zip(points, group)]
+        kp3d = [p[:, :skeleton.NUM_JOINTS] for p in points]
         conf = [np.ones(k.shape[:2], np.float32) for k in kp3d]
         fitted = fit_bodies(body, kp3d, conf, config.lift.fit_bucket) if body is not None else None
         for i, c in enumerate(group):
             out = {"keypoints3d": kp3d[i], "body_model": np.str_("none")}
             if fitted is not None:
-                out = {"keypoints3d": fitted[i][0], "body_model": np.str_(body.name), **fitted[i][1]}
+                out = {"keypoints3d": fitted[i][0], "body_model": np.str_(body.name)}
             if c.object_keypoints is not None:
                 pose = object_pose(points[i][:, skeleton.NUM_JOINTS:],
                                    c.object_scores > config.lift.score_threshold, c.object_category)
@@ -330,6 +352,7 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
                           "object keypoints, or the fit degenerates)", file=sys.stderr)
                 else:
                     out.update(pose)
+            out = to_clip_world(out, turns[i], body, fitted[i][1] if fitted is not None else None)
             try:
                 archive.write_output(os.path.join(output_dir, f"{c.clip_id}.npz"), out)
                 done += 1

@@ -21,6 +21,9 @@ PERSON_HEIGHT = 1.45
 SCORE_THRESHOLD = 0.3
 # Gaussian σ (frames) of the mid-hip ray the moving ring follows (`subject_track`).
 TRACK_SIGMA = 2.0
+# Weight of the cameras' mean image-up in `camera_up` against their image x-axes (per frame, mean
+# squared cosine): it decides only the direction the x-axes leave free (a camera that never pans).
+UP_PRIOR = 0.01
 
 
 def ring_cameras(w2c_in, pelvis0, num_views):
@@ -81,6 +84,33 @@ def estimate_pelvis0(w2c0, scale0, center0, height=PERSON_HEIGHT):
     point_cam = jnp.concatenate([center0, jnp.ones((1,))]) * (height * scale0)
     pelvis = cameras.transform(cameras.invert_rigid(w2c0), point_cam[None])[0]
     return pelvis, jnp.linalg.norm(point_cam)
+
+
+def camera_up(c2w):
+    """The world's up direction (3,) estimated from a camera trajectory c2w (T, 4, 4) alone. numpy.
+
+    The ring is horizontal, but archives come in any world frame (MegaSaM writes the first
+    camera's). Hand-held and tripod cameras hardly roll, so up is nearly perpendicular to every
+    frame's image x-axis: it is the unit vector least aligned with them, the mean image-up (−y)
+    settling the direction they leave free and the sign. Its error is the roll, plus the mean
+    pitch when the camera never pans.
+    """
+    x = c2w[:, :3, 0].astype(np.float64)
+    mean_up = -c2w[:, :3, 1].astype(np.float64).mean(0)
+    mean_up /= np.linalg.norm(mean_up)
+    A = x.T @ x / len(x) + UP_PRIOR * (np.eye(3) - np.outer(mean_up, mean_up))
+    up = np.linalg.eigh(A)[1][:, 0]
+    return up if up @ mean_up > 0 else -up
+
+
+def up_rotation(up):
+    """The smallest rotation (3, 3) taking the unit vector up (3,) to +Z. numpy."""
+    z = np.array([0.0, 0.0, 1.0])
+    axis, c = np.cross(up, z), float(up @ z)
+    K = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    if c < -1.0 + 1e-9:  # upside down: half a turn about x
+        return np.diag([1.0, -1.0, -1.0])
+    return np.eye(3) + K + K @ K / (1.0 + c)
 
 
 def _box(rays, valid):

@@ -132,3 +132,18 @@ def test_params_from_output_inverts_output_arrays(smpl_files, anny):
         bad = dict(arrays, transl=np.zeros((4, 3)), global_translation=np.zeros((4, 3)))
         with pytest.raises(ValueError, match=r"expected shape \(5, 3\)"):
             model.params_from_output(bad)
+
+
+def test_rotated_params_turn_the_body_with_the_world(smpl_files, anny):
+    """Keypoints of `rotated(params, R)` are R times those of params (SMPL turns about its root
+    joint, Anny about its own origin: the translation absorbs either)."""
+    from scipy.spatial.transform import Rotation
+    rng = np.random.default_rng(2)
+    R = Rotation.random(random_state=3).as_matrix().astype(np.float32)
+    for model in (bm.get_body_model("smpl", smpl_files[0]), anny):
+        params = {"orient": rng.normal(size=(4, 3)), "pose": rng.normal(size=(4, model.num_pose, 3)) * 0.2,
+                  "shape": rng.uniform(size=(model.shape_dim,)), "transl": rng.normal(size=(4, 3))}
+        params = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
+        turned = model.rotated(params, R)
+        np.testing.assert_allclose(model.keypoints(turned), model.keypoints(params) @ R.T, atol=2e-5)
+        np.testing.assert_array_equal(turned["pose"], params["pose"])

@@ -54,3 +54,27 @@ def test_window_ring_follows_the_track_without_turning():
     eyes = geo.invert_rigid(ring[1:])[..., :3, 3]
     dist = np.linalg.norm(eyes - pelvis, axis=-1)
     np.testing.assert_allclose(dist, np.broadcast_to(dist[:, :1], dist.shape), rtol=1e-5)
+
+
+def test_camera_up_and_up_rotation_in_a_turned_world():
+    """Unrolled cameras (look-at, pitched) in a randomly turned world: `camera_up` finds the
+    world's up from a panning camera far better than its mean image-up does (what remains is the
+    `UP_PRIOR` pull towards it); a camera that never pans gives an up perpendicular to its x-axis. `up_rotation` agrees with scipy's smallest rotation onto +Z."""
+    from scipy.spatial.transform import Rotation
+    turn = Rotation.random(random_state=0).as_matrix()
+    T = 50
+    az = np.linspace(0.0, 1.2, T)
+    eyes = np.stack([4 * np.cos(az), 4 * np.sin(az), 1.5 + 0.5 * np.sin(3 * az)], -1)
+    w2c = np.asarray(geo.look_at(eyes, np.array([0.0, 0.0, 0.9])), np.float64)  # pitch varies, roll 0
+    c2w = np.linalg.inv(w2c)
+    c2w[:, :3] = turn @ c2w[:, :3]
+    up = views.camera_up(c2w)
+    angle = lambda u: np.degrees(np.arccos(np.clip(u @ turn[:, 2] / np.linalg.norm(u), -1, 1)))
+    assert angle(-c2w[:, :3, 1].mean(0)) > 5.0 and angle(up) < 1.0, (angle(-c2w[:, :3, 1].mean(0)), angle(up))
+    still = views.camera_up(np.repeat(c2w[:1], T, 0))
+    assert abs(still @ c2w[0, :3, 0]) < 1e-6 and still @ turn[:, 2] > 0.9
+    for u in (up, np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])):
+        R = views.up_rotation(u)
+        want = Rotation.align_vectors([[0.0, 0.0, 1.0]], [u])[0].as_matrix()
+        np.testing.assert_allclose(R, want, atol=1e-6)
+    np.testing.assert_allclose(views.up_rotation(np.array([0.0, 0.0, -1.0])) @ [0, 0, -1.0], [0, 0, 1.0])

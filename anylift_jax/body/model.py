@@ -29,7 +29,7 @@ import numpy as np
 import scipy.spatial
 
 from anylift_jax import skeleton
-from anylift_jax.geometry.rotations import axis_angle_to_matrix
+from anylift_jax.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 # SMPL joint-regressor joints of the COCO body joints (shoulders, elbows, wrists, hips, knees, ankles).
 SMPL_COCO_JOINTS = {5: 16, 6: 17, 7: 18, 8: 19, 9: 20, 10: 21, 11: 1, 12: 2, 13: 4, 14: 5, 15: 7, 16: 8}
@@ -78,6 +78,15 @@ class BodyModel:
 
     def _points(self, params):
         raise TypeError(f"{type(self).__name__} must implement _points")
+
+    def rotated(self, params, R):
+        """The same bodies in a world turned by R (3, 3) about its origin (x -> R x): parameters of
+        one sequence (T frames). Exact for any model whose points are global rotation · (posed
+        body) + translation, whatever point the rotation turns about (SMPL: the root joint)."""
+        turned = dict(params, orient=matrix_to_axis_angle(R @ axis_angle_to_matrix(params["orient"])),
+                      transl=jnp.zeros_like(params["transl"]))
+        shift = self.keypoints(params)[..., 0, :] @ R.T - self.keypoints(turned)[..., 0, :]
+        return dict(turned, transl=shift)
 
 
 def _flat(params):
