@@ -204,14 +204,11 @@ def constant_size_depth(kp3d, clip, sigma):
     with the person. Not in the paper.
     Held-out benchmark, shipped model: WA-MPJPE100 143 mm → 115, W-MPJPE100 299 → 213 (docs/results.md).
     """
-    w2c = np.linalg.inv(clip.cam_c2w.astype(np.float64))
-    R, t = w2c[:, :3, :3], w2c[:, None, :3, 3]
-    cam = np.einsum("tij,tkj->tki", R, kp3d.astype(np.float64)) + t
+    kp3d = kp3d.astype(np.float64)
+    eye = clip.cam_c2w[:, None, :3, 3].astype(np.float64)  # (T, 1, 3) camera centres
     a, b = zip(*skeleton.BONES)
-    size = np.linalg.norm(cam[:, a] - cam[:, b], axis=-1).sum(-1)
-    size = gaussian_filter1d(size, sigma, mode="nearest")
-    cam = cam * (np.median(size) / size)[:, None, None]
-    return np.einsum("tji,tkj->tki", R, cam - t).astype(np.float32)
+    size = gaussian_filter1d(np.linalg.norm(kp3d[:, a] - kp3d[:, b], axis=-1).sum(-1), sigma, mode="nearest")
+    return (eye + (kp3d - eye) * (np.median(size) / size)[:, None, None]).astype(np.float32)
 
 
 def object_problem(clip, num_object_keypoints, model_category):

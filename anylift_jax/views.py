@@ -13,6 +13,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from anylift_jax import skeleton
 from anylift_jax.geometry import cameras, epipolar
+from anylift_jax.geometry.rotations import skew
 
 # Size prior (metres) that turns the input's 2D size into a camera distance at lifting: the
 # COCO-17 keypoint extent (ankles to eyes) of a standing adult of about 1.7 m stature.
@@ -107,7 +108,7 @@ def up_rotation(up):
     """The smallest rotation (3, 3) taking the unit vector up (3,) to +Z. numpy."""
     z = np.array([0.0, 0.0, 1.0])
     axis, c = np.cross(up, z), float(up @ z)
-    K = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    K = np.asarray(skew(axis), np.float64)
     if c < -1.0 + 1e-9:  # upside down: half a turn about x
         return np.diag([1.0, -1.0, -1.0])
     return np.eye(3) + K + K @ K / (1.0 + c)
