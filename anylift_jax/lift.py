@@ -47,6 +47,11 @@ DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__
 # observed keypoints nearby in time (the pose smoothing fills frames from their neighbours).
 HIDDEN_OBJECT_WEIGHT = 1e-3
 
+# Exponent of the across-the-ray weight of a bone in `constant_size_depth`. Held-out benchmark,
+# shipped model, σ = 5: 2 / 4 / 8 gave WA-MPJPE100 108.8 / 105.7 / 104.8 mm; TRAIN motions
+# re-rendered 133.3 / 134.0 / 137.1 (docs/results.md).
+IN_PLANE_POWER = 4
+
 
 @dataclasses.dataclass(frozen=True)
 class Window:
@@ -191,24 +196,37 @@ def lift_keypoints(clips, lift_fn, params, length, lc, mesh, key, num_object_key
 
 
 def constant_size_depth(kp3d, clip, sigma):
-    """Keypoints (T, K, 3) of a clip with each frame scaled about its input camera centre by
-    s̄ / s_t, where s_t is the total length of the body's bones (`skeleton.BONES`) in frame t,
-    Gaussian-smoothed over `sigma` frames, and s̄ its median over the clip.
+    """Keypoints (T, K, 3) of a clip with each frame t scaled about its input camera centre by
+
+        k_t = G_σ[Σ_b w_bt L̄_b] / G_σ[Σ_b w_bt L_bt],   w_bt = (1 − (û_bt · r̂_bt)²)^IN_PLANE_POWER,
+
+    where L_bt is the length of bone b (`skeleton.BONES`) in frame t, L̄_b its w-weighted mean
+    over the clip, û_bt its direction, r̂_bt the input camera's ray to its midpoint, and G_σ a
+    Gaussian smoothing over `sigma` frames (a windowed weighted least squares for k_t).
 
     Scaling about the camera centre slides every point along its own ray: the input view's
     projection is kept and only depth changes. Triangulated depth errs slowly (the generated views
     of consecutive windows disagree) and, the input view being fixed, a body placed too far is
     also too large by the same factor, while a real body's bone lengths never change: fixing the
-    body's size fixes its depth. The smoothing keeps per-frame bone-length noise (foreshortened
-    bones, noisy keypoints) out of the depth; s̄ keeps the triangulated metric scale. Objects move
-    with the person. Not in the paper.
-    Held-out benchmark, shipped model: WA-MPJPE100 143 mm → 115, W-MPJPE100 299 → 213 (docs/results.md).
+    body's size fixes its depth. A bone across the ray has its length from the observed input view
+    and the depth alone; one along the ray has it from the generated views' depth difference,
+    which is what errs, so w keeps the former. L̄ keeps the triangulated metric scale. Objects
+    move with the person. Not in the paper.
+    Held-out benchmark, shipped model: WA-MPJPE100 143 mm → 122 (all bones equal, σ = 10) → 106
+    (docs/results.md).
     """
     kp3d = kp3d.astype(np.float64)
     eye = clip.cam_c2w[:, None, :3, 3].astype(np.float64)  # (T, 1, 3) camera centres
-    a, b = zip(*skeleton.BONES)
-    size = gaussian_filter1d(np.linalg.norm(kp3d[:, a] - kp3d[:, b], axis=-1).sum(-1), sigma, mode="nearest")
-    return (eye + (kp3d - eye) * (np.median(size) / size)[:, None, None]).astype(np.float32)
+    a, b = (np.array(i) for i in zip(*skeleton.BONES))
+    bone = kp3d[:, a] - kp3d[:, b]  # (T, B, 3)
+    ray = 0.5 * (kp3d[:, a] + kp3d[:, b]) - eye
+    length = np.linalg.norm(bone, axis=-1)
+    along = np.sum(bone * ray, -1) / np.maximum(length * np.linalg.norm(ray, axis=-1), 1e-12)
+    w = (1.0 - along**2) ** IN_PLANE_POWER + 1e-9  # (T, B); 1e-9: a bone seen end-on in every frame
+    mean_length = np.sum(w * length, 0) / np.sum(w, 0)
+    k = (gaussian_filter1d(np.sum(w * mean_length, -1), sigma, mode="nearest")
+         / gaussian_filter1d(np.sum(w * length, -1), sigma, mode="nearest"))
+    return (eye + (kp3d - eye) * k[:, None, None]).astype(np.float32)
 
 
 def object_problem(clip, num_object_keypoints, model_category):

@@ -17,10 +17,11 @@ def get_config(arg=None):
         # confidence 1: the input view is observed, the others are samples (held-out benchmark:
         # 0.1 vs 1.0 gave PA-MPJPE 53.8 vs 58.8 mm, WA-MPJPE100 186 vs 198 mm, 2D error 15 vs 43 px).
         generated_view_weight=0.1,
-        # Depth from the body's constant size (lift.constant_size_depth): bone-length total smoothed
-        # over this many frames. Held-out benchmark, shipped model, sigma 5 / 10 / 15 / 30:
-        # WA-MPJPE100 123 / 115 / 114 / 122 mm; TRAIN motions re-rendered: – / 138 / 145 / 153.
-        size_sigma=10.0,
+        # Depth from the body's constant size (lift.constant_size_depth): bone lengths, weighted
+        # towards bones across the input rays, smoothed over this many frames. Held-out benchmark,
+        # shipped model, sigma 3 / 5 / 7 / 10 / 20: WA-MPJPE100 108 / 106 / 106 / 108 / 116 mm;
+        # TRAIN motions re-rendered: 132 / 134 / 137 / 143 / 157.
+        size_sigma=5.0,
         smooth_sigma=2.0,  # Gaussian temporal smoothing of the triangulated keypoints, frames
         fit_body=True,  # fit the body model and output its keypoints and parameters
         fit_bucket=64,  # clips are padded to a multiple of this many frames for the fit
