@@ -5,8 +5,8 @@
 Per clip, in the upright frame of its cameras (`upright`; the archive's world may be any frame):
 cut into model-length windows (overlapping, blended), normalise each window's input view to model
 space, place the virtual ring (docs/design.md), sample the other views with the Stage-2 model
-(DDIM, input view inpainted), triangulate all views, smooth, set the depth by the body's constant
-size, fit the body model, turn everything back into the archive's world and write `<clip>.npz`
+(DDIM, input view inpainted), triangulate all views, average with the same for the clip's mirror
+image (`mirrored`), smooth, set the depth by the body's constant size, fit the body model, turn everything back into the archive's world and write `<clip>.npz`
 per docs/keypoint-archive.md.
 
 HOI (Sec. 2.2): a model with `num_object_keypoints` M > 0 takes K = 17 + M keypoints, the clip's
@@ -30,6 +30,7 @@ import tqdm
 from scipy.ndimage import gaussian_filter1d, median_filter
 
 from anylift_jax import hoi, sharding, skeleton, views
+from anylift_jax.data.mocap import mirror
 from anylift_jax.data.normalize import compose, decompose, normalize, rays
 from anylift_jax.geometry import triangulate as tri
 from anylift_jax.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
@@ -290,6 +291,28 @@ def upright(clip):
     return dataclasses.replace(clip, cam_c2w=c2w), R
 
 
+def mirrored(clip):
+    """The clip's mirror image: the world reflected in its y = 0 plane (`mocap.mirror`), each
+    camera with its image x-axis flipped so it stays right-handed, the keypoints flipped in each
+    image (through K, so any principal point) and their left and right swapped. Its object, if
+    any, is dropped: a reflected object has the other handedness, which no model saw.
+
+    A mirrored scene is a valid scene and a mirrored motion a valid motion (Stage-2 training
+    mirrors half its renders), so lifting the mirror image and mirroring the result back
+    (`mocap.mirror`) is a second estimate of the same motion, with a different model bias.
+    """
+    flip_world, flip_cam = np.diag([1.0, -1.0, 1.0, 1.0]), np.diag([-1.0, 1.0, 1.0, 1.0])
+    K = clip.intrinsics.astype(np.float64)
+    to_mirror = K @ flip_cam[:3, :3] @ np.linalg.inv(K)  # (T, 3, 3) pixel map of the flip
+    pix = np.einsum("tij,tkj->tki", to_mirror, np.concatenate([clip.keypoints, np.ones_like(clip.keypoints[..., :1])], -1))
+    pix = pix[..., :2] / pix[..., 2:]
+    scores = clip.scores[:, skeleton.FLIP_PERM]
+    return dataclasses.replace(
+        clip, keypoints=np.where(scores[..., None] > 0, pix[:, skeleton.FLIP_PERM], 0.0).astype(np.float32),
+        scores=scores, cam_c2w=(flip_world @ clip.cam_c2w.astype(np.float64) @ flip_cam).astype(np.float32),
+        object_keypoints=None, object_scores=None, object_category=None)
+
+
 def to_clip_world(out, R, body=None, params=None):
     """Outputs lifted in the upright world (`upright`, rotation R) turned back into the clip's:
     keypoints3d and object pose, and the body parameters `params` of `body` when given."""
@@ -344,8 +367,14 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
     t0 = time.perf_counter()
     for start in range(0, len(todo), config.lift.clips_per_batch):
         group, turns = zip(*[upright(c) for c in todo[start:start + config.lift.clips_per_batch]])
-        points = lift_keypoints(group, lift_fn, params, cfg.data.num_frames, config.lift, mesh,
-                                jax.random.fold_in(key, start), num_objects)
+        group_key = jax.random.fold_in(key, start)
+        points = lift_keypoints(group, lift_fn, params, cfg.data.num_frames, config.lift, mesh, group_key, num_objects)
+        if config.lift.mirror_average and not num_objects:
+            # Not for HOI models: their mirror pass lacks the object, and averaging it in moved
+            # the body off the object (HOI benchmark: hand-object contact 70 -> 158 mm).
+            back = lift_keypoints([mirrored(c) for c in group], lift_fn, params, cfg.data.num_frames, config.lift,
+                                  mesh, jax.random.fold_in(group_key, 1))
+            points = [0.5 * (p + mirror(m)) for p, m in zip(points, back)]
         if config.lift.smooth_sigma > 0:
             # Median first: a frame whose triangulation failed (near-degenerate views) is an
             # outlier, not noise; then Gaussian: samples of neighbouring frames are independent.

@@ -55,6 +55,34 @@ def test_constant_size_depth_undoes_a_depth_error_along_the_rays(clip_and_truth)
     assert ratio.std() / ratio.mean() < 2e-3  # what is left: one factor for the whole clip
 
 
+def _project_cv2(kp3d, clip):
+    """OpenCV's projection (T, 17, 2) of world points through the clip's cameras."""
+    import cv2
+    out = []
+    for t in range(len(kp3d)):
+        w2c = np.linalg.inv(clip.cam_c2w[t].astype(np.float64))
+        rvec, _ = cv2.Rodrigues(w2c[:3, :3])
+        pix, _ = cv2.projectPoints(kp3d[t].astype(np.float64), rvec, w2c[:3, 3], clip.intrinsics[t].astype(np.float64), None)
+        out.append(pix[:, 0])
+    return np.stack(out)
+
+
+def test_mirrored_clip_is_the_image_of_the_mirrored_motion(clip_and_truth):
+    """The mirror image's keypoints are OpenCV's projection of the mirrored motion
+    (`mocap.mirror`) through the mirror image's cameras, and mirroring twice gives the clip back."""
+    clip, kp3d = clip_and_truth
+    K = clip.intrinsics.copy()
+    K[:, 0, 2] += 40.0  # an off-centre principal point: the flip must go through K
+    exact = dataclasses.replace(clip, intrinsics=K, scores=np.ones_like(clip.scores))
+    exact = dataclasses.replace(exact, keypoints=_project_cv2(kp3d, exact).astype(np.float32))
+    m = lift.mirrored(exact)
+    np.testing.assert_allclose(m.keypoints, _project_cv2(mocap.mirror(kp3d), m), atol=1e-2)
+    assert np.abs(m.keypoints - exact.keypoints).max() > 100  # it did move
+    twice = lift.mirrored(m)
+    np.testing.assert_allclose(twice.keypoints, exact.keypoints, atol=1e-2)
+    np.testing.assert_allclose(twice.cam_c2w, exact.cam_c2w, atol=1e-6)
+
+
 def _turned(clip, seed):
     """The clip in a world turned and moved at random (a SLAM world: any frame), and the map (4, 4)."""
     from scipy.spatial.transform import Rotation
