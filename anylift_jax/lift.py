@@ -6,8 +6,8 @@ Per clip, in the upright frame of its cameras (`upright`; the archive's world ma
 cut into model-length windows (overlapping, blended), normalise each window's input view to model
 space, place the virtual ring (docs/design.md), sample the other views with the Stage-2 model
 (DDIM, input view inpainted), triangulate all views, average with the same for the clip's mirror
-image (`mirrored`), smooth, set the depth by the body's constant size, fit the body model, turn everything back into the archive's world and write `<clip>.npz`
-per docs/keypoint-archive.md.
+image (`mirrored`), smooth, set the depth by the body's constant size, fit the body model, turn
+everything back into the archive's world and write `<clip>.npz` per docs/keypoint-archive.md.
 
 HOI (Sec. 2.2): a model with `num_object_keypoints` M > 0 takes K = 17 + M keypoints, the clip's
 object keypoints after the body joints (all unobserved when the clip has none). All K are
@@ -49,7 +49,7 @@ DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__
 HIDDEN_OBJECT_WEIGHT = 1e-3
 
 # Exponent of the across-the-ray weight of a bone in `constant_size_depth`. Held-out benchmark,
-# shipped model, σ = 5: 2 / 4 / 8 gave WA-MPJPE100 108.8 / 105.7 / 104.8 mm; TRAIN motions
+# model of commit 8834a7e, σ = 5: 2 / 4 / 8 gave WA-MPJPE100 108.8 / 105.7 / 104.8 mm; TRAIN motions
 # re-rendered 133.3 / 134.0 / 137.1 (docs/results.md).
 IN_PLANE_POWER = 4
 
@@ -213,8 +213,8 @@ def constant_size_depth(kp3d, clip, sigma):
     and the depth alone; one along the ray has it from the generated views' depth difference,
     which is what errs, so w keeps the former. L̄ keeps the triangulated metric scale. Objects
     move with the person. Not in the paper.
-    Held-out benchmark, shipped model: WA-MPJPE100 143 mm → 122 (all bones equal, σ = 10) → 106
-    (docs/results.md).
+    Held-out benchmark, model of commit 8834a7e: WA-MPJPE100 143 mm → 122 (all bones equal,
+    σ = 10) → 106 (docs/results.md).
     """
     kp3d = kp3d.astype(np.float64)
     eye = clip.cam_c2w[:, None, :3, 3].astype(np.float64)  # (T, 1, 3) camera centres
@@ -304,7 +304,8 @@ def mirrored(clip):
     flip_world, flip_cam = np.diag([1.0, -1.0, 1.0, 1.0]), np.diag([-1.0, 1.0, 1.0, 1.0])
     K = clip.intrinsics.astype(np.float64)
     to_mirror = K @ flip_cam[:3, :3] @ np.linalg.inv(K)  # (T, 3, 3) pixel map of the flip
-    pix = np.einsum("tij,tkj->tki", to_mirror, np.concatenate([clip.keypoints, np.ones_like(clip.keypoints[..., :1])], -1))
+    homogeneous = np.concatenate([clip.keypoints, np.ones_like(clip.keypoints[..., :1])], -1)
+    pix = np.einsum("tij,tkj->tki", to_mirror, homogeneous)
     pix = pix[..., :2] / pix[..., 2:]
     scores = clip.scores[:, skeleton.FLIP_PERM]
     return dataclasses.replace(

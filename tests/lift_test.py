@@ -62,7 +62,8 @@ def _project_cv2(kp3d, clip):
     for t in range(len(kp3d)):
         w2c = np.linalg.inv(clip.cam_c2w[t].astype(np.float64))
         rvec, _ = cv2.Rodrigues(w2c[:3, :3])
-        pix, _ = cv2.projectPoints(kp3d[t].astype(np.float64), rvec, w2c[:3, 3], clip.intrinsics[t].astype(np.float64), None)
+        pix, _ = cv2.projectPoints(kp3d[t].astype(np.float64), rvec, w2c[:3, 3],
+                                   clip.intrinsics[t].astype(np.float64), None)
         out.append(pix[:, 0])
     return np.stack(out)
 

@@ -81,8 +81,9 @@ def input_rings(kp3d, w2c, K, rng, noise, image_size, length, stride, num_views)
     estimated pelvis track the ring follows, in world coordinates (length, 3)).
 
     As in `lift.make_windows`, the track is the mid-hip ray at the depth the size prior gives
-    from the noisy input (`views.subject_track`), not the true pelvis: at lifting no truth is
-    known, so the model is trained on rings placed as they will be then. Only the 17 body joints
+    from the noisy input (`views.subject_track`), not the true pelvis, and the ring is horizontal
+    in the upright frame estimated from the cameras (`views.camera_up`), not the true one: at
+    lifting no truth is known, so the model is trained on rings placed as they will be then. Only the 17 body joints
     enter the track and the normalisation.
     """
     view0 = render2d.render_clip(kp3d[:, :skeleton.NUM_JOINTS], w2c, K, image_size, rng, noise)
@@ -91,12 +92,16 @@ def input_rings(kp3d, w2c, K, rng, noise, image_size, length, stride, num_views)
     observed = view0["scores"] > views.SCORE_THRESHOLD
     rays = nz.rays(view0["keypoints"], Kt)
     track = views.subject_track(rays, observed, views.subject_depths(rays, observed))
+    # Lifting builds its rings in the cameras' upright frame (`lift.upright`), not the true one.
+    up = np.eye(4)
+    up[:3, :3] = views.up_rotation(views.camera_up(np.linalg.inv(w2c)))
+    w2c_up = w2c @ up.T
     for start in range(0, max(L - T, 0) + 1, stride):
         win = slice(start, start + T)
-        ring, pelvis, _ = _window_ring(w2c[win], track[win], num_views)
+        ring, pelvis, _ = _window_ring(w2c_up[win], track[win], num_views)
         view = {k: (v[win] if k in ("keypoints", "scores", "cam_c2w") or (k == "intrinsics" and v.ndim == 3) else v)
                 for k, v in view0.items()}
-        yield win, view, np.asarray(ring, np.float64), np.asarray(pelvis, np.float64)
+        yield win, view, np.asarray(ring, np.float64) @ up, np.asarray(pelvis, np.float64) @ up[:3, :3]
 
 
 class Builder:

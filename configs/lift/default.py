@@ -19,12 +19,13 @@ def get_config(arg=None):
         generated_view_weight=0.1,
         # Depth from the body's constant size (lift.constant_size_depth): bone lengths, weighted
         # towards bones across the input rays, smoothed over this many frames. Held-out benchmark,
-        # shipped model, sigma 3 / 5 / 7 / 10 / 20: WA-MPJPE100 108 / 106 / 106 / 108 / 116 mm;
+        # model of commit 8834a7e, sigma 3 / 5 / 7 / 10 / 20: WA-MPJPE100 108 / 106 / 106 / 108 / 116 mm;
         # TRAIN motions re-rendered: 132 / 134 / 137 / 143 / 157.
         size_sigma=5.0,
         # Also lift each clip's mirror image (lift.mirrored) and average the two triangulations:
-        # twice the network cost; models with object keypoints (HOI) lift once. Held-out benchmark, shipped model: PA-MPJPE 54.5 -> 51.5 mm,
-        # WA-MPJPE100 105.7 -> 103.8; TRAIN motions re-rendered: PA 62.2 -> 59.1, WA 134 -> 117.
+        # twice the network cost; models with object keypoints (HOI) lift once. Held-out
+        # benchmark, model of commit 8834a7e: PA-MPJPE 54.5 -> 51.5 mm, WA-MPJPE100 105.7 -> 103.8;
+        # TRAIN motions re-rendered: PA 62.2 -> 59.1, WA 134 -> 117.
         mirror_average=True,
         smooth_sigma=2.0,  # Gaussian temporal smoothing of the triangulated keypoints, frames
         fit_body=True,  # fit the body model and output its keypoints and parameters
