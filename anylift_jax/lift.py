@@ -369,7 +369,8 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
     for start in range(0, len(todo), config.lift.clips_per_batch):
         group, turns = zip(*[upright(c) for c in todo[start:start + config.lift.clips_per_batch]])
         group_key = jax.random.fold_in(key, start)
-        points = lift_keypoints(group, lift_fn, params, cfg.data.num_frames, config.lift, mesh, group_key, num_objects)
+        points = lift_keypoints(group, lift_fn, params, cfg.data.num_frames, config.lift, mesh, group_key,
+                                num_objects)
         if config.lift.mirror_average and not num_objects:
             # Not for HOI models: their mirror pass lacks the object, and averaging it in moved
             # the body off the object (HOI benchmark: hand-object contact 70 -> 158 mm).

@@ -83,8 +83,8 @@ def input_rings(kp3d, w2c, K, rng, noise, image_size, length, stride, num_views)
     As in `lift.make_windows`, the track is the mid-hip ray at the depth the size prior gives
     from the noisy input (`views.subject_track`), not the true pelvis, and the ring is horizontal
     in the upright frame estimated from the cameras (`views.camera_up`), not the true one: at
-    lifting no truth is known, so the model is trained on rings placed as they will be then. Only the 17 body joints
-    enter the track and the normalisation.
+    lifting no truth is known, so the model is trained on rings placed as they will be then. Only
+    the 17 body joints enter the track and the normalisation.
     """
     view0 = render2d.render_clip(kp3d[:, :skeleton.NUM_JOINTS], w2c, K, image_size, rng, noise)
     L, T = len(kp3d), length
