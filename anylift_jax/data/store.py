@@ -35,12 +35,14 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
 
 FORMAT = "anylift-store-v1"
 INDEX = "store.json"
+_OPEN_LOCK = threading.Lock()  # StoreSource._shard
 
 
 def shard_dir(root, i):
@@ -170,9 +172,15 @@ class StoreSource:
     def _shard(self, s):
         shard = self._shards.get(s)
         if shard is None:
-            path = shard_dir(self.root, s)
-            shard = {k: np.load(path / f"{k}.npy", mmap_mode="r") for k in [*self.schema, "offsets"]}
-            self._shards[s] = shard
+            # One opening at a time: np.load parses .npy headers with `ast`, whose constructor
+            # state CPython 3.11 shares between threads, and grain's reader threads opening shards
+            # at once failed now and then with "SystemError: AST constructor recursion depth
+            # mismatch" (python/cpython#106905).
+            with _OPEN_LOCK:
+                path = shard_dir(self.root, s)
+                shard = self._shards.get(s) or {k: np.load(path / f"{k}.npy", mmap_mode="r")
+                                                for k in [*self.schema, "offsets"]}
+                self._shards[s] = shard
         return shard
 
     def _locate(self, i):
