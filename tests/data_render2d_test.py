@@ -1,27 +1,16 @@
 """3D -> 2D rendering with detector-like noise (anylift_jax.data.render2d)."""
-import cv2
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
 from anylift_jax import skeleton
 from anylift_jax.data import cameras, mocap, render2d
+from opencv_reference import project_sequence
 
 W, H = 1280, 720
 ARCHIVE_KEYS = {"keypoints", "scores", "intrinsics", "cam_c2w", "image_size", "fps"}
 # COCO-17 with elbows, wrists, knees and ankles swapped left/right (torso and face kept).
 LIMB_SWAP = np.array([0, 1, 2, 3, 4, 5, 6, 8, 7, 10, 9, 11, 12, 14, 13, 16, 15])
-
-
-def _cv2_project(kp3d, w2c, K):
-    out = []
-    for t in range(len(kp3d)):
-        Kt = K if K.ndim == 2 else K[t]
-        rvec, _ = cv2.Rodrigues(w2c[t, :3, :3].astype(np.float64))
-        pix, _ = cv2.projectPoints(kp3d[t].astype(np.float64), rvec, w2c[t, :3, 3].astype(np.float64),
-                                   Kt.astype(np.float64), None)
-        out.append(pix[:, 0])
-    return np.stack(out)
 
 
 def _clip(kind="internet", seed=0, name="131_03"):
@@ -54,7 +43,7 @@ def test_clean_render_matches_opencv_and_archive_layout():
     assert clip["image_size"].tolist() == [W, H] and clip["image_size"].dtype.kind == "i"
     assert clip["fps"].shape == () and float(clip["fps"]) == 30.0
     np.testing.assert_allclose(clip["cam_c2w"] @ w2c, np.broadcast_to(np.eye(4), (T, 4, 4)), atol=1e-5)
-    ref = _cv2_project(kp, w2c, K)
+    ref = project_sequence(kp, w2c, K)
     np.testing.assert_allclose(clip["keypoints"], ref, atol=1e-2)
     in_image = ((ref >= 0) & (ref < [W, H])).all(-1)
     np.testing.assert_array_equal(clip["scores"], in_image.astype(np.float32))
@@ -85,7 +74,7 @@ def test_noise_std_is_proportional_to_bbox():
     stds = []
     for distance in (3.0, 6.0):
         kp, w2c, K = _static_scene(1500, distance)
-        clean = _cv2_project(kp[:1], w2c[:1], K)[0]
+        clean = project_sequence(kp[:1], w2c[:1], K)[0]
         bbox = np.ptp(clean, axis=0).max()
         clip = render2d.render_clip(kp, w2c, K, (W, H), np.random.default_rng(1), noise)
         err = clip["keypoints"] - clean
@@ -113,7 +102,7 @@ def test_dropout_rate():
 
 def test_limb_swaps():
     kp, w2c, K = _static_scene(2000, 4.0)
-    clean = _cv2_project(kp[:1], w2c[:1], K)[0]
+    clean = project_sequence(kp[:1], w2c[:1], K)[0]
     clip = render2d.render_clip(kp, w2c, K, (W, H), np.random.default_rng(3),
                                 render2d.NoiseConfig(sigma=0.0, dropout=0.0, swap=1.0))
     np.testing.assert_allclose(clip["keypoints"], np.broadcast_to(clean[LIMB_SWAP], (2000, 17, 2)), atol=1e-2)

@@ -6,7 +6,6 @@ import functools
 import importlib.util
 from pathlib import Path
 
-import cv2
 import jax
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from anylift_jax.data import build, cameras, mocap, pipeline, render2d, store
 from anylift_jax.data import normalize as nz
 from anylift_jax.hoi import metrics, objects, synth
 from anylift_jax.io import archive
+from opencv_reference import project_sequence
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 CLIP = "amp_humanoid_walk"  # 77 frames: keeps the tests fast
@@ -40,17 +40,6 @@ def hoi_store(tmp_path_factory):
     d.input_noise.update(sigma=0.0, dropout=0.0, swap=0.0)
     build.build(c, d.root, progress=False)
     return c
-
-
-def _cv2_project(points, w2c, K):
-    """(T, N, 3) world points through w2c (T, 4, 4), K (T, 3, 3) -> (T, N, 2) pixels (OpenCV)."""
-    out = []
-    for t in range(len(points)):
-        rvec, _ = cv2.Rodrigues(w2c[t, :3, :3].astype(np.float64))
-        pix, _ = cv2.projectPoints(points[t].astype(np.float64), rvec, w2c[t, :3, 3].astype(np.float64),
-                                   K[t].astype(np.float64), None)
-        out.append(pix[:, 0])
-    return np.stack(out)
 
 
 def _box_hidden(eyes):
@@ -80,7 +69,7 @@ def test_hoi_store_records_and_batches(hoi_store):
         # ring views: all keypoints in the image, hidden object ones included, are the exact
         # projections (targets)
         for v in range(1, 4):
-            pix = _cv2_project(r["kp3d"], r["w2c"][:, v], r["intrinsics"][:, v])
+            pix = project_sequence(r["kp3d"], r["w2c"][:, v], r["intrinsics"][:, v])
             inside = (pix >= 0).all(-1) & (pix < d.image_size).all(-1)
             assert inside[:, 17:].mean() > 0.5
             np.testing.assert_array_equal(r["scores"][:, v], inside.astype(np.float32))
@@ -89,7 +78,7 @@ def test_hoi_store_records_and_batches(hoi_store):
         R = np.stack([r["object_rot6d"][:, :3], r["object_rot6d"][:, 3:],
                       np.cross(r["object_rot6d"][:, :3], r["object_rot6d"][:, 3:])], -1)
         eyes = np.einsum("tji,tj->ti", R, nz.camera_centers(r["w2c"][:, 0]) - r["object_transl"]) / r["object_scale"]
-        pix = _cv2_project(r["kp3d"][:, 17:], r["w2c"][:, 0], r["intrinsics"][:, 0])
+        pix = project_sequence(r["kp3d"][:, 17:], r["w2c"][:, 0], r["intrinsics"][:, 0])
         inside = (pix >= 0).all(-1) & (pix < d.image_size).all(-1)
         hidden = _box_hidden(eyes)
         np.testing.assert_array_equal(r["scores"][:, 0, 17:] > 0, inside & ~hidden)
@@ -161,7 +150,7 @@ def test_triangulation_and_pose_on_oracle_views_recover_the_object():
     w2c_v, A, _ = jax.jit(functools.partial(lift.ring_geometry, num_views=V))(w.w2c, w.scale, w.center, w.track)
     truth = np.concatenate([seq.kp3d, seq.object_kp3d], 1)  # (T, 25, 3)
     w2c_v, A = np.asarray(w2c_v), np.asarray(A)
-    oracle = [_cv2_project(truth, w2c_v[v], np.broadcast_to(A[v], (n, 3, 3))) for v in range(1, V)]
+    oracle = [project_sequence(truth, w2c_v[v], np.broadcast_to(A[v], (n, 3, 3))) for v in range(1, V)]
     xg = np.stack([nz.compose(w.x)] + oracle).astype(np.float32)  # (V, T, 25, 2) model coordinates
     kp3d = np.asarray(jax.jit(lift.triangulate_views, static_argnums=4)(
         xg[None], A[None], w2c_v[None], w.valid[None], 1.0))[0]

@@ -8,6 +8,7 @@ import pytest
 from anylift_jax import baselines, lift, metrics
 from anylift_jax.data import heldout, mocap
 from anylift_jax.io import archive
+from opencv_reference import project_sequence
 
 
 @pytest.mark.parametrize("T,length,overlap", [(10, 64, 16), (64, 64, 16), (65, 64, 16), (300, 64, 16), (97, 32, 8)])
@@ -57,15 +58,7 @@ def test_constant_size_depth_undoes_a_depth_error_along_the_rays(clip_and_truth)
 
 def _project_cv2(kp3d, clip):
     """OpenCV's projection (T, 17, 2) of world points through the clip's cameras."""
-    import cv2
-    out = []
-    for t in range(len(kp3d)):
-        w2c = np.linalg.inv(clip.cam_c2w[t].astype(np.float64))
-        rvec, _ = cv2.Rodrigues(w2c[:3, :3])
-        pix, _ = cv2.projectPoints(kp3d[t].astype(np.float64), rvec, w2c[:3, 3],
-                                   clip.intrinsics[t].astype(np.float64), None)
-        out.append(pix[:, 0])
-    return np.stack(out)
+    return project_sequence(kp3d, np.linalg.inv(clip.cam_c2w.astype(np.float64)), clip.intrinsics)
 
 
 def test_mirrored_clip_is_the_image_of_the_mirrored_motion(clip_and_truth):
