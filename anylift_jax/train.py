@@ -208,10 +208,11 @@ def make_train_step(config, graphdef, rest, tx, mesh):
 
 
 # --------------------------------------------------------------------------------------- sampling
-def sample(config, graphdef, rest, params, batch, key):
+def sample(config, graphdef, rest, params, batch, key, project=None):
     """DDIM samples X_0 for a batch's conditioning (`config.diffusion.sample_steps`, `eta`), zero on padding.
 
     Multi view: view 0 is the given input view, inpainted where `joint_mask[:, 0]` is set.
+    project: optional map of each step's X̂_0 (`samplers.ddim_sample`).
     Dropout is off (`model.eval()`).
     """
     model = nnx.merge(graphdef, params, rest)
@@ -226,7 +227,7 @@ def sample(config, graphdef, rest, params, batch, key):
     out = samplers.ddim_sample(
         schedule, lambda x, n: models.predict(model, x, n, batch), key, x0.shape,
         num_steps=config.diffusion.sample_steps, eta=config.diffusion.eta, clip=config.diffusion.clip_x0,
-        known=known, known_mask=known_mask)
+        known=known, known_mask=known_mask, project=project)
     frame_axis = 2 if config.model.name == "multi_view" else 1
     return out * jnp.expand_dims(batch["mask"], [a for a in range(out.ndim) if a not in (0, frame_axis)])
 

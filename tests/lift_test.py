@@ -4,9 +4,11 @@ import dataclasses
 
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter1d
 
 from anylift_jax import baselines, lift, metrics
 from anylift_jax.data import heldout, mocap
+from anylift_jax.data.normalize import compose, decompose
 from anylift_jax.io import archive
 from opencv_reference import project_sequence
 
@@ -54,6 +56,45 @@ def test_constant_size_depth_undoes_a_depth_error_along_the_rays(clip_and_truth)
     ratio = out[..., 2] / cam(kp3d)[..., 2]
     assert (factor / factor.mean()).std() > 0.1  # the error put in: 10 % of depth
     assert ratio.std() / ratio.mean() < 2e-3  # what is left: one factor for the whole clip
+
+
+def test_planted_feet_depth_reduces_a_depth_error_along_the_rays(clip_and_truth):
+    """The true hops pushed along each frame's input rays by smooth random factors (1 % over ~4
+    frames: the image unchanged, the planted feet sliding) come closer to the truth: the moving
+    camera's parallax on the planted feet fixes how depth changes within each stance (measured:
+    depth error 0.92 -> 0.62 %, foot sliding 9.0 -> 4.8 mm per frame, the truth's 3.7)."""
+    clip, kp3d = clip_and_truth
+    eye = clip.cam_c2w[:, None, :3, 3].astype(np.float64)
+    noise = gaussian_filter1d(np.random.default_rng(1).normal(size=len(kp3d)), 4)
+    factor = np.exp(0.01 * noise / noise.std())[:, None, None]
+    wrong = eye + (kp3d - eye) * factor
+    assert (lift.planted(wrong, clip.fps) == lift.planted(kp3d, clip.fps)).mean() > 0.95
+    out = lift.planted_feet_depth(wrong, clip).astype(np.float64)
+    assert np.abs(np.cross(out - eye, kp3d - eye)).max() < 1e-4  # every point stays on its input ray
+    ratio = np.linalg.norm(out - eye, axis=-1) / np.linalg.norm(kp3d - eye, axis=-1)
+    assert np.abs(ratio - 1).mean() < 0.8 * np.abs(factor - 1).mean()
+    assert metrics.foot_sliding(out, kp3d) < 0.65 * metrics.foot_sliding(wrong, kp3d)
+
+
+def test_consistent_views_are_the_projections_of_one_motion(clip_and_truth):
+    """`consistent` keeps the input view, keeps views that already agree (true projections into
+    the ring), and turns disagreeing views into OpenCV's projections of their triangulation."""
+    clip, kp3d = clip_and_truth
+    w = lift.make_windows(0, clip, 32, 8, 0.5)[0]
+    w2c_v, A, _ = lift.ring_geometry(w.w2c, w.scale, w.center, w.track, 4)
+    w2c_v, A = np.asarray(w2c_v, np.float64), np.asarray(A, np.float64)
+    truth = np.stack([project_sequence(kp3d[w.frames], w2c_v[v], A[v]) for v in range(4)])[None]
+    valid = np.ones((1, 32, 17), np.float32)
+    args = dict(A=A[None], w2c_v=w2c_v[None], valid=valid, view_weight=0.1)
+    x0 = decompose(truth)
+    np.testing.assert_allclose(lift.consistent(x0, **args), x0, atol=2e-4)
+    noisy = x0 + np.random.default_rng(0).normal(0, 0.05, x0.shape) * (np.arange(4) > 0)[:, None, None, None]
+    out = np.asarray(lift.consistent(noisy, **args), np.float64)
+    np.testing.assert_allclose(out[:, 0], noisy[:, 0], atol=1e-6)
+    kp = np.asarray(lift.triangulate_views(compose(noisy), A[None], w2c_v[None], valid, 0.1))[0]
+    for v in range(1, 4):
+        np.testing.assert_allclose(compose(out)[0, v], project_sequence(kp, w2c_v[v], A[v]), atol=2e-4)
+    assert np.abs(out - noisy)[:, 1:].mean() > 0.02  # the disagreement was removed
 
 
 def _project_cv2(kp3d, clip):

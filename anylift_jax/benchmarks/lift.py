@@ -104,7 +104,7 @@ def compare_samplers(model, lc, folder, count, mesh):
                 f"DDPM {cfg.diffusion.num_steps} steps": with_sampler(cfg, cfg.diffusion.num_steps, 1.0)}
     errors = {}
     for name, c in samplers.items():
-        lift_fn = lift.make_lift_fn(c, model[1], model[2], mesh, lc.generated_view_weight)
+        lift_fn = lift.make_lift_fn(c, model[1], model[2], mesh, lc)
         pred, sec = lift_timed((c,) + model[1:], lift_fn, lc, clips, mesh, jax.random.key(0))
         errors[name] = float(np.mean([np.mean(metrics.wa_mpjpe(jnp.asarray(p), jnp.asarray(t)))
                                       for p, t in zip(pred, truth)]))
@@ -130,7 +130,7 @@ def main(argv):
     lc = load_config(CONFIGS / "lift" / "default.py").lift
     mesh = sharding.make_mesh()
     clips = benchmark_clips(args.clips)
-    lift_fn = lift.make_lift_fn(cfg, model[1], model[2], mesh, lc.generated_view_weight)
+    lift_fn = lift.make_lift_fn(cfg, model[1], model[2], mesh, lc)
     lift_timed(model, lift_fn, lc, clips, mesh, jax.random.key(0))  # compile
     _, sec = lift_timed(model, lift_fn, lc, clips, mesh, jax.random.key(1))
     windows = sum(len(lift.window_starts(FRAMES, cfg.data.num_frames, lc.overlap)) for _ in clips)

@@ -10,12 +10,13 @@ import jax.numpy as jnp
 
 
 def ddim_sample(schedule, denoise, key, shape, *, num_steps, eta=0.0, clip=None, known=None,
-                known_mask=None):
+                known_mask=None, project=None):
     """Sample X_0 of `shape` (B, …) in `num_steps` DDIM steps from X_N ~ N(0, I).
 
     x_{prev} = √ᾱ_prev X̂_0 + √(1 − ᾱ_prev − σ²) ε̂ + σ z with
     σ = η √((1 − ᾱ_prev)/(1 − ᾱ_n) · (1 − ᾱ_n/ᾱ_prev)); η = 1 with all N steps is the ancestral
-    DDPM sampler with the posterior variance β̃_n. X̂_0 is clamped to [−clip, clip] when `clip`.
+    DDPM sampler with the posterior variance β̃_n. X̂_0 is clamped to [−clip, clip] when `clip`,
+    then inpainted, then mapped by `project` (X̂_0 -> X̂_0 of the same shape) when given.
     """
     n_all = schedule.num_steps
     steps = jnp.round(jnp.linspace(n_all - 1, 0, num_steps)).astype(jnp.int32)
@@ -32,6 +33,8 @@ def ddim_sample(schedule, denoise, key, shape, *, num_steps, eta=0.0, clip=None,
             x0 = jnp.clip(x0, -clip, clip)
         if known is not None:
             x0 = jnp.where(known_mask, known, x0)
+        if project is not None:
+            x0 = project(x0)
         eps = schedule.eps_from_x0(x, n_vec, x0)
         ab = schedule.alphas_cumprod[n]
         ab_prev = jnp.where(n_prev >= 0, schedule.alphas_cumprod[jnp.maximum(n_prev, 0)], 1.0)
