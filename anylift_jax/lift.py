@@ -56,6 +56,10 @@ HIDDEN_OBJECT_WEIGHT = 1e-3
 # re-rendered 133.3 / 134.0 / 137.1 (docs/results.md).
 IN_PLANE_POWER = 4
 
+# Nearest a triangulated keypoint may lie in front of a ring camera for `consistent` to use its
+# projection there, m (the ring's cameras stand metres away).
+MIN_VIEW_DEPTH = 0.1
+
 # `planted_feet_depth`. An ankle is planted from frame t to t + 1 when it moves less than
 # PLANTED_SPEED and is within PLANTED_HEIGHT of the clip's low ankle height (5th percentile) at
 # both: three times GVHMR's 0.3 m/s on the truth, since the lifted feet slide (13 mm per frame
@@ -160,6 +164,8 @@ def triangulate_views(xg, A, w2c_v, valid, view_weight):
 def consistent(x0, A, w2c_v, valid, view_weight):
     """Decomposed model-space views x0 (B, V, T, K, 2) with the generated views (1…V−1) replaced
     by the projections of their triangulation (`triangulate_views`; view 0, the input, is kept).
+    A view's frame keeps x0 where that triangulation is not finite or not in front of the view's
+    camera (MIN_VIEW_DEPTH): its projection would be meaningless.
 
     Applied to every DDIM step's X̂_0, it makes the network's next step start from views that
     agree with one 3D motion and with the observed input view, rather than triangulating
@@ -168,8 +174,10 @@ def consistent(x0, A, w2c_v, valid, view_weight):
     104.2 -> 103.1, RTE 1.82 -> 1.74 (docs/results.md). jax.
     """
     kp3d = triangulate_views(compose(x0), A, w2c_v, valid, view_weight)
-    pix, _ = project(kp3d[:, None], A[:, :, None], w2c_v)
-    return jnp.concatenate([x0[:, :1], decompose(pix)[:, 1:]], 1)
+    pix, depth = project(kp3d[:, None], A[:, :, None], w2c_v)
+    ok = jnp.all((depth > MIN_VIEW_DEPTH) & jnp.all(jnp.isfinite(pix), -1), -1)[..., None, None]  # (B, V, T, 1, 1)
+    ok = ok & (jnp.arange(x0.shape[1]) > 0)[:, None, None, None]
+    return jnp.where(ok, decompose(pix), x0)
 
 
 def make_lift_fn(config, graphdef, rest, mesh, lc):

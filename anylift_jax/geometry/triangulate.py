@@ -94,7 +94,10 @@ def triangulate(pix, K, w2c, weights, gn_steps=3, damping=1e-6):
     if gn_steps > 0:
         X = jax.lax.stop_gradient(X)
     for _ in range(gn_steps):
-        X = _gauss_newton_step(X, pix, K, w2c, weights, damping)
+        # A step from a start at or behind a camera (no derivative there) overflows float32:
+        # such a point keeps the estimate it had.
+        step = _gauss_newton_step(X, pix, K, w2c, weights, damping)
+        X = jnp.where(jnp.all(jnp.isfinite(step), -1, keepdims=True), step, X)
     return X
 
 
