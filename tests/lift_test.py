@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
 
-from anylift_jax import baselines, lift, metrics
+from anylift_jax import baselines, lift, metrics, skeleton
 from anylift_jax.data import heldout, mocap
 from anylift_jax.data.normalize import compose, decompose
 from anylift_jax.io import archive
@@ -60,6 +60,30 @@ def test_constant_size_depth_undoes_a_depth_error_along_the_rays(clip_and_truth)
     ratio = out[..., 2] / cam(kp3d)[..., 2]
     assert (factor / factor.mean()).std() > 0.1  # the error put in: 10 % of depth
     assert ratio.std() / ratio.mean() < 2e-3  # what is left: one factor for the whole clip
+
+
+@pytest.mark.parametrize("prior_weight", [0.0, 0.25, 1.0])
+def test_size_prior_weight_blends_the_triangulated_size_with_the_prior(clip_and_truth, prior_weight):
+    """The true motion scaled about each frame's camera centre by 0.8 and by 1.25 (size and depth
+    wrong together): with prior weight α the two outputs differ by (0.8 / 1.25)^(1 − α), a
+    geometric blend of the triangulated size and the prior's; α = 1 gives both the prior's size."""
+    clip, kp3d = clip_and_truth
+    eye = clip.cam_c2w[:, None, :3, 3].astype(np.float64)
+    scaled = lambda k, c: eye + (k - eye) * c
+    small, large = (lift.constant_size_depth(scaled(kp3d, c), clip, 5.0, prior_weight) for c in (0.8, 1.25))
+    ratio = np.linalg.norm(small - eye, axis=-1) / np.linalg.norm(large - eye, axis=-1)
+    np.testing.assert_allclose(ratio, (0.8 / 1.25) ** (1.0 - prior_weight), rtol=1e-4)
+    # Points stay on their input rays.
+    direction = lambda k: (k - eye) / np.linalg.norm(k - eye, axis=-1, keepdims=True)
+    np.testing.assert_allclose(direction(small), direction(kp3d), atol=1e-5)
+
+
+def test_prior_bone_lengths_are_the_default_anny_body():
+    from anylift_jax.body.model import get_body_model
+    body = get_body_model("anny")
+    kp = np.asarray(body.keypoints(body.init_params((), 1)))[0]
+    np.testing.assert_allclose([np.linalg.norm(kp[a] - kp[b]) for a, b in skeleton.BONES], lift.PRIOR_BONE_LENGTHS,
+                               atol=6e-4)
 
 
 def test_planted_feet_depth_reduces_a_depth_error_along_the_rays(clip_and_truth):
