@@ -1,4 +1,8 @@
-"""Batch lifting with the shipped Stage-2 model: `python -m anylift_jax.lift --input A --output O`."""
+"""Batch lifting with the shipped Stage-2 model: `python -m anylift_jax.lift --input A --output O`.
+
+The DDIM steps are the model's (`diffusion.sample_steps` of its config.json: 5 for the shipped
+models, configs/tiny_multi_view.py says why).
+"""
 import ml_collections
 
 from anylift_jax import views
