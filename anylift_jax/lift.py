@@ -278,8 +278,8 @@ def constant_size_depth(kp3d, clip, sigma, prior_weight=0.0):
     length = np.linalg.norm(bone, axis=-1)
     along = np.sum(bone * ray, -1) / np.maximum(length * np.linalg.norm(ray, axis=-1), 1e-12)
     w = (1.0 - along**2) ** IN_PLANE_POWER + 1e-9  # (T, B); 1e-9: a bone seen end-on in every frame
-    mean_length = np.sum(w * length, 0) / np.sum(w, 0)
     wb = np.sum(w, 0)
+    mean_length = np.sum(w * length, 0) / wb
     mean_length = mean_length * (np.sum(wb * PRIOR_BONE_LENGTHS) / np.sum(wb * mean_length)) ** prior_weight
     k = (gaussian_filter1d(np.sum(w * mean_length, -1), sigma, mode="nearest")
          / gaussian_filter1d(np.sum(w * length, -1), sigma, mode="nearest"))
