@@ -79,6 +79,32 @@ def test_fit2d_smpl_from_one_moving_camera(smpl):
     assert np.linalg.norm(rel, axis=-1).mean() < 0.3
 
 
+def test_fit3d_with_input_view_follows_its_detections(smpl):
+    # A triangulation noisy by 3 cm, and a camera that observes the truth exactly: with the
+    # view's 2D term the fitted body projects onto the detections and lies nearer the truth.
+    B, T = 1, 24
+    truth = motion(smpl, B, T, seed=6)
+    kp = jax.jit(smpl.keypoints)(truth)
+    eye = jnp.broadcast_to(jnp.array([0.5, -3.5, 1.4]), (T, 3))
+    w2c = cameras.look_at(eye, jnp.array([0.5, 0.25, 0.9]))[None]
+    K = jnp.broadcast_to(cameras.intrinsics(1000.0, 1280, 720), (B, T, 3, 3))
+    pix, _ = cameras.project(kp, K, w2c)
+    target = kp + 0.03 * np.random.default_rng(6).normal(size=kp.shape)
+    w = jnp.ones(kp.shape[:-1])
+    alone = fit.fit3d(smpl, target, w)
+    seen = fit.fit3d(smpl, target, w, view=(pix, w, K, w2c))
+
+    def errors(out):
+        proj, _ = cameras.project(out["keypoints"], K, w2c)
+        return (float(jnp.linalg.norm(proj - pix, axis=-1).mean()),
+                float(jnp.linalg.norm(out["keypoints"] - kp, axis=-1).mean()))
+
+    (px_alone, m_alone), (px_seen, m_seen) = errors(alone), errors(seen)
+    # Equal weights (w_view = 1): the in-plane noise is about halved (measured 7.6 -> 4.2 px).
+    assert px_seen < 0.65 * px_alone, (px_seen, px_alone)
+    assert m_seen < m_alone, (m_seen, m_alone)
+
+
 @pytest.mark.slow
 def test_fit3d_recovers_anny():
     anny = bm.get_body_model("anny")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
 
-from anylift_jax import baselines, lift, metrics, skeleton
+from anylift_jax import baselines, lift, metrics, skeleton, views
 from anylift_jax.data import heldout, mocap
 from anylift_jax.data.normalize import compose, decompose
 from anylift_jax.io import archive
@@ -102,6 +102,28 @@ def test_planted_feet_depth_reduces_a_depth_error_along_the_rays(clip_and_truth)
     ratio = np.linalg.norm(out - eye, axis=-1) / np.linalg.norm(kp3d - eye, axis=-1)
     assert np.abs(ratio - 1).mean() < 0.8 * np.abs(factor - 1).mean()
     assert metrics.foot_sliding(out, kp3d) < 0.65 * metrics.foot_sliding(wrong, kp3d)
+
+
+def test_on_input_rays_puts_the_motion_back_on_the_detections(clip_and_truth):
+    """The true motion shifted across the input camera's axes by a slowly varying offset, seen
+    by exact detections (OpenCV's projection; a wrist never detected): the joints come back onto
+    the detections' rays at their own camera depth, and the undetected wrist stays put."""
+    clip, kp3d = clip_and_truth
+    exact = dataclasses.replace(clip, keypoints=_project_cv2(kp3d, clip).astype(np.float32),
+                                scores=np.ones_like(clip.scores))
+    wrist = skeleton.INDEX["l_wrist"]
+    exact.scores[:, wrist] = 0.0
+    R, eye = clip.cam_c2w[:, :3, :3].astype(np.float64), clip.cam_c2w[:, None, :3, 3].astype(np.float64)
+    T = len(kp3d)
+    offset = 0.05 * np.stack([np.sin(np.arange(T) / 20), np.cos(np.arange(T) / 30), 0 * np.arange(T)], -1)
+    wrong = kp3d + np.einsum("tij,tj->ti", R, offset)[:, None]
+    out = lift.on_input_rays(wrong, exact, views.SCORE_THRESHOLD, sigma=2.0)
+    depth = lambda k: np.einsum("tj,tkj->tk", R[:, :, 2], k - eye)
+    np.testing.assert_allclose(depth(out), depth(wrong), atol=1e-6)
+    seen = np.arange(17) != wrist
+    np.testing.assert_allclose(_project_cv2(out, clip)[:, seen], exact.keypoints[:, seen], atol=1.0)  # pixels
+    assert np.linalg.norm(out - kp3d, axis=-1)[:, seen].max() < 2e-3  # from 5 cm
+    np.testing.assert_allclose(out[:, wrist], wrong[:, wrist], atol=1e-6)
 
 
 def test_consistent_views_are_the_projections_of_one_motion(clip_and_truth):

@@ -3,7 +3,8 @@ baseline), one jit for the whole fit, vmapped over sequences.
 
 Stages (each a `jax.lax.scan` of Adam steps with fresh moments): 1. global orientation and
 translation, 2. + body pose, 3. + shape. Loss = data term + pose prior + shape prior (towards
-the model's default shape) + temporal smoothness (pose velocity, translation acceleration).
+the model's default shape) + temporal smoothness (pose velocity, translation acceleration). The
+3D fit's data term may add the robust 2D term of an observed view (`fit3d`'s `view`).
 Pose prior (`FitConfig.pose_prior`): the body's shipped Gaussian mixture (Anny,
 `body.prior.SHIPPED`) or the L2 norm of the axis-angle pose. With a VPoser-architecture VAE
 (`FitConfig.vposer`: the official VPoser for SMPL, or one trained for Anny), the pose is its
@@ -61,6 +62,8 @@ class FitConfig:
     w_smooth_pose: float = 1e-4  # mean squared pose change per frame (rad²)
     w_smooth_transl: float = 1e-2  # mean squared translation acceleration (m²/frame⁴)
     robust_sigma: float = 0.1  # Geman–McClure scale of the 2D data term, metres at the body
+    # fit3d with the input view: weight of its robust 2D term (metres² at the body, as the 3D term).
+    w_view: float = 1.0
     floor_quantile: float = 0.1  # quantile over frames of the lower ankle height (see floor_height)
 
 
@@ -203,7 +206,18 @@ def _init_from_rotations(model, R, anchor, anchor_w, T):
     return params
 
 
-def _fit3d_one(model, target, weights, cfg):
+def _reprojection_m2(kp, pix, K, w2c, m_per_px):
+    """Squared reprojection residual (T, 17) of kp (T, 17, 3) against pix (T, 17, 2), in metres
+    at the body: pixels times m_per_px (T,), its depth over the focal length."""
+    proj, _ = cameras.project(kp, K, w2c)
+    return jnp.sum(((proj - pix) * m_per_px[:, None, None]) ** 2, -1)
+
+
+def _geman_mcclure(r2, sigma):
+    return sigma ** 2 * r2 / (sigma ** 2 + r2)
+
+
+def _fit3d_one(model, target, weights, view, cfg):
     T = target.shape[0]
     rest = model.keypoints(model.init_params((), 1))[0]  # (17, 3)
     torso_w = weights[:, _TORSO]
@@ -214,21 +228,33 @@ def _fit3d_one(model, target, weights, cfg):
     def data_loss(kp):
         return _weighted_mean(jnp.sum((kp - target) ** 2, -1), weights)
 
+    if view is not None:
+        pix, pix_w, K, w2c = view
+        # The target's own depth: the 2D term must not pull the body along the rays.
+        depth = cameras.transform(w2c, skeleton.mid_hip(target)[:, None])[:, 0, 2]
+        m_per_px = depth / (0.5 * (K[:, 0, 0] + K[:, 1, 1]))
+        data_3d = data_loss
+        data_loss = lambda kp: data_3d(kp) + cfg.w_view * _weighted_mean(
+            _geman_mcclure(_reprojection_m2(kp, pix, K, w2c, m_per_px), cfg.robust_sigma), pix_w)
+
     fitted = _optimise(model, params, data_loss, cfg)
     err = lambda kp: _weighted_mean(jnp.linalg.norm(kp - target, axis=-1), weights)
     return _finish(model, fitted, err, cfg)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "cfg", "mesh"))
-def _fit3d(model, cfg, target, weights, mesh):
-    out = jax.vmap(_fit3d_one, in_axes=(None, 0, 0, None))(model, target, weights, cfg)
+def _fit3d(model, cfg, target, weights, view, mesh):
+    out = jax.vmap(_fit3d_one, in_axes=(None, 0, 0, 0, None))(model, target, weights, view, cfg)
     return _constrain(out, mesh)
 
 
-def fit3d(model, target, weights, cfg=FitConfig(), mesh=None):
+def fit3d(model, target, weights, cfg=FitConfig(), mesh=None, view=None):
     """Fit `model` to 3D keypoint sequences (one jit per model, config, mesh and shape).
 
     target: (B, T, 17, 3) metres, world Z up; weights: (B, T, 17) confidences (0 = missing).
+    view: optional input view (pix (B, T, 17, 2), weights (B, T, 17), K (B, T, 3, 3), w2c
+    (B, T, 4, 4)) whose observed keypoints the body's projection should also match: a robust 2D
+    term (Geman–McClure, `cfg.robust_sigma`) weighted `cfg.w_view`, in metres at the target's depth.
     mesh: optional single-process `jax.sharding.Mesh` with a 'data' axis: the sequences are split
     over it (B padded inside to a multiple of its size; the outputs are sharded over 'data' when B
     is such a multiple). Returns a dict: `params` (the model's pytree batched over (B, T)),
@@ -237,7 +263,15 @@ def fit3d(model, target, weights, cfg=FitConfig(), mesh=None):
     """
     chex.assert_rank(target, 4)
     chex.assert_shape(weights, target.shape[:-1])
-    return _on_mesh(_fit3d, (model, cfg), (target, weights), mesh)
+    if view is None:
+        return _on_mesh(lambda *a, mesh: _fit3d(*a, None, mesh=mesh), (model, cfg), (target, weights), mesh)
+    pix, pix_w, K, w2c = view
+    chex.assert_shape(pix, target.shape[:-1] + (2,))
+    chex.assert_shape(pix_w, target.shape[:-1])
+    chex.assert_shape(K, target.shape[:2] + (3, 3))
+    chex.assert_shape(w2c, target.shape[:2] + (4, 4))
+    return _on_mesh(lambda model, cfg, t, w, *v, mesh: _fit3d(model, cfg, t, w, tuple(v), mesh=mesh),
+                    (model, cfg), (target, weights, *view), mesh)
 
 
 def _fit2d_one(model, pix, weights, K, w2c, cfg):
@@ -272,18 +306,13 @@ def _fit2d_one(model, pix, weights, K, w2c, cfg):
     w_anchor = jnp.array([0.0, 0.0, 1.0, 1.0])  # hips only: place the mid-hip on the ray
     params = _init_from_rotations(model, R, anchor, jnp.broadcast_to(w_anchor, (T, 4)), T)
 
-    sigma2 = cfg.robust_sigma ** 2
-
-    def residual_m(kp):
-        proj, _ = cameras.project(kp, K, w2c)
-        return jnp.sum(((proj - pix) * (depth / f)[:, None, None]) ** 2, -1)  # pixels -> metres at the body
-
     def data_loss(kp):
-        r2 = residual_m(kp)
-        return _weighted_mean(sigma2 * r2 / (sigma2 + r2), weights)
+        return _weighted_mean(_geman_mcclure(_reprojection_m2(kp, pix, K, w2c, depth / f), cfg.robust_sigma),
+                              weights)
 
     fitted = _optimise(model, params, data_loss, cfg)
-    err = lambda kp: _weighted_mean(jnp.sqrt(residual_m(kp)) * f[:, None] / depth, weights)
+    err = lambda kp: _weighted_mean(jnp.sqrt(_reprojection_m2(kp, pix, K, w2c, depth / f)) * f[:, None] / depth,
+                                    weights)
     return _finish(model, fitted, err, cfg)
 
 
