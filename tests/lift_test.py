@@ -104,6 +104,22 @@ def test_planted_feet_depth_reduces_a_depth_error_along_the_rays(clip_and_truth)
     assert metrics.foot_sliding(out, kp3d) < 0.65 * metrics.foot_sliding(wrong, kp3d)
 
 
+def test_track_depth_removes_frame_to_frame_depth_noise(clip_and_truth):
+    """The true hops pushed along each frame's input rays by white noise (2 %: the image
+    unchanged): the smoothed world track takes most of the noise out of the depth, every point
+    stays on its input ray, and a motion without noise hardly moves (the track's own curvature;
+    measured: depth error 1.56 -> 0.31 %, 0.28 % on the clean motion)."""
+    clip, kp3d = clip_and_truth
+    eye = clip.cam_c2w[:, None, :3, 3].astype(np.float64)
+    factor = np.exp(0.02 * np.random.default_rng(2).normal(size=len(kp3d)))[:, None, None]
+    wrong = eye + (kp3d - eye) * factor
+    out = lift.track_depth(wrong, clip, 7.0).astype(np.float64)
+    assert np.abs(np.cross(out - eye, wrong - eye)).max() < 1e-4
+    ratio = lambda k: np.linalg.norm(k - eye, axis=-1) / np.linalg.norm(kp3d - eye, axis=-1)
+    assert np.abs(ratio(out) - 1).mean() < 0.3 * np.abs(factor - 1).mean()
+    assert np.abs(ratio(lift.track_depth(kp3d, clip, 7.0)) - 1).mean() < 0.25 * np.abs(factor - 1).mean()
+
+
 def test_on_input_rays_puts_the_motion_back_on_the_detections(clip_and_truth):
     """The true motion shifted across the input camera's axes by a slowly varying offset, seen
     by exact detections (OpenCV's projection; a wrist never detected): the joints come back onto
