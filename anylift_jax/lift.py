@@ -249,6 +249,13 @@ def lift_keypoints(clips, lift_fn, params, length, lc, mesh, key, num_object_key
     return [(a / s[:, None, None]).astype(np.float32) for a, s in zip(acc, wsum)]
 
 
+def scaled_about_cameras(kp3d, clip, s):
+    """Keypoints (T, K, 3) with frame t scaled about its input camera centre by s (T,): every point
+    slides along its own input ray, so the input view's image is kept and only depth changes."""
+    eye = clip.cam_c2w[:, None, :3, 3].astype(np.float64)
+    return (eye + (kp3d.astype(np.float64) - eye) * s[:, None, None]).astype(np.float32)
+
+
 def constant_size_depth(kp3d, clip, sigma, prior_weight=0.0):
     """Keypoints (T, K, 3) of a clip with each frame t scaled about its input camera centre by
 
@@ -289,7 +296,7 @@ def constant_size_depth(kp3d, clip, sigma, prior_weight=0.0):
     mean_length = mean_length * (np.sum(wb * PRIOR_BONE_LENGTHS) / np.sum(wb * mean_length)) ** prior_weight
     k = (gaussian_filter1d(np.sum(w * mean_length, -1), sigma, mode="nearest")
          / gaussian_filter1d(np.sum(w * length, -1), sigma, mode="nearest"))
-    return (eye + (kp3d - eye) * k[:, None, None]).astype(np.float32)
+    return scaled_about_cameras(kp3d, clip, k)
 
 
 def planted(kp3d, fps):
@@ -338,7 +345,7 @@ def planted_feet_depth(kp3d, clip):
     M = sparse.vstack([feet, bend, prior]).tocsc()
     rhs = np.concatenate([(eye[t] - eye[t + 1]).ravel() / PLANTED_STD, np.zeros(T - 2), np.ones(T) / SCALE_STD])
     s = spsolve((M.T @ M).tocsc(), M.T @ rhs)
-    return (eye[:, None] + (kp - eye[:, None]) * s[:, None, None]).astype(np.float32)
+    return scaled_about_cameras(kp, clip, s)
 
 
 def object_problem(clip, num_object_keypoints, model_category):
@@ -396,7 +403,7 @@ def track_depth(kp3d, clip, sigma):
     hip = skeleton.mid_hip(kp)
     depth = np.einsum("ti,ti->t", hip - eye, axis)
     smooth = np.einsum("ti,ti->t", gaussian_filter1d(hip, sigma, axis=0, mode="nearest") - eye, axis)
-    return (eye[:, None] + (kp - eye[:, None]) * (smooth / depth)[:, None, None]).astype(np.float32)
+    return scaled_about_cameras(kp, clip, smooth / depth)
 
 
 def detections(clip, score_threshold):
@@ -423,10 +430,10 @@ def on_input_rays(kp3d, clip, score_threshold, sigma):
     c2w = clip.cam_c2w.astype(np.float64)
     R, eye = c2w[:, :3, :3], c2w[:, :3, 3]
     cam = np.einsum("tji,tkj->tki", R, kp3d[:, :J] - eye[:, None])  # (T, 17, 3) camera coordinates
-    homogeneous = np.concatenate([pix, np.ones_like(pix[..., :1])], -1).astype(np.float64)
-    ray = np.einsum("tij,tkj->tki", np.linalg.inv(clip.intrinsics.astype(np.float64)), homogeneous)
+    ray = rays(pix.astype(np.float64), clip.intrinsics.astype(np.float64))
+    ray = np.concatenate([ray, np.ones_like(ray[..., :1])], -1)  # (T, 17, 3) at camera depth 1
     seen = (scores > 0).astype(np.float64)
-    move = np.where(seen[..., None] > 0, ray / ray[..., 2:] * cam[..., 2:] - cam, 0.0)
+    move = np.where(seen[..., None] > 0, ray * cam[..., 2:] - cam, 0.0)
     near = seen
     if sigma > 0:
         near = gaussian_filter1d(seen, sigma, axis=0, mode="nearest")

@@ -243,8 +243,8 @@ def _fit3d_one(model, target, weights, view, cfg):
 
 
 @functools.partial(jax.jit, static_argnames=("model", "cfg", "mesh"))
-def _fit3d(model, cfg, target, weights, view, mesh):
-    out = jax.vmap(_fit3d_one, in_axes=(None, 0, 0, 0, None))(model, target, weights, view, cfg)
+def _fit3d(model, cfg, target, weights, *view, mesh):
+    out = jax.vmap(_fit3d_one, in_axes=(None, 0, 0, 0, None))(model, target, weights, view or None, cfg)
     return _constrain(out, mesh)
 
 
@@ -263,15 +263,13 @@ def fit3d(model, target, weights, cfg=FitConfig(), mesh=None, view=None):
     """
     chex.assert_rank(target, 4)
     chex.assert_shape(weights, target.shape[:-1])
-    if view is None:
-        return _on_mesh(lambda *a, mesh: _fit3d(*a, None, mesh=mesh), (model, cfg), (target, weights), mesh)
-    pix, pix_w, K, w2c = view
-    chex.assert_shape(pix, target.shape[:-1] + (2,))
-    chex.assert_shape(pix_w, target.shape[:-1])
-    chex.assert_shape(K, target.shape[:2] + (3, 3))
-    chex.assert_shape(w2c, target.shape[:2] + (4, 4))
-    return _on_mesh(lambda model, cfg, t, w, *v, mesh: _fit3d(model, cfg, t, w, tuple(v), mesh=mesh),
-                    (model, cfg), (target, weights, *view), mesh)
+    if view is not None:
+        pix, pix_w, K, w2c = view
+        chex.assert_shape(pix, target.shape[:-1] + (2,))
+        chex.assert_shape(pix_w, target.shape[:-1])
+        chex.assert_shape(K, target.shape[:2] + (3, 3))
+        chex.assert_shape(w2c, target.shape[:2] + (4, 4))
+    return _on_mesh(_fit3d, (model, cfg), (target, weights, *(view or ())), mesh)
 
 
 def _fit2d_one(model, pix, weights, K, w2c, cfg):
