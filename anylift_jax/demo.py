@@ -17,12 +17,14 @@ import shutil
 import sys
 import time
 
+import anylift_jax
+
 
 from anylift_jax import baselines, evaluate, lift, train, viz
 from anylift_jax.data import build, heldout
 from anylift_jax.io import archive
 
-CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+CONFIGS = str(anylift_jax.CONFIGS)
 
 
 def _stamp(msg, t0):

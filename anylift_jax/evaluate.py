@@ -108,12 +108,14 @@ def evaluate_dir(pred_dir, truth_dir, input_dir=None):
     """Evaluate every clip present in both folders.
 
     Returns {"clips": {clip: {metric: float}}, "mean": {metric: float}, "problems": [str]}; the
-    problems name the clips that could not be evaluated and why.
+    problems name the clips that could not be evaluated and why. Where truth files name their
+    motion `category` (`data.heldout.build_split`), "clip_categories" adds {clip: category},
+    "categories" {category: {metric: mean}} and "mean_of_categories" the mean of those means.
     """
     preds, truths = _clips(pred_dir), _clips(truth_dir)
     problems = [f"{preds[c]}: no ground truth '{c}.npz' in {truth_dir}"
                 for c in preds if c not in truths]
-    results = {}
+    results, categories = {}, {}
     for name, truth_path in truths.items():
         if name not in preds:
             problems.append(f"{truth_path}: no prediction '{name}.npz' in {pred_dir}")
@@ -135,14 +137,26 @@ def evaluate_dir(pred_dir, truth_dir, input_dir=None):
             continue
         fps = fps or (clip.fps if clip is not None else DEFAULT_FPS)
         results[name] = evaluate_arrays(pred, truth, fps, clip)
+        category = load_npz(truth_path, ["category"])[0].get("category")
+        if category is not None:
+            categories[name] = str(category)
         try:
             results[name].update(_object_metrics(pred, preds[name], truth, truth_path))
         except ArchiveError as e:
             problems.append(str(e))
     keys = [k for k in METRICS if any(k in r for r in results.values())]
     # Clips where a metric is undefined (nan, e.g. foot sliding without contacts) are left out.
-    mean = {k: _mean([r[k] for r in results.values() if math.isfinite(r[k])]) for k in keys}
-    return {"clips": results, "mean": mean, "problems": problems}
+    def means(names):
+        return {k: _mean([results[c][k] for c in names if math.isfinite(results[c][k])]) for k in keys}
+
+    out = {"clips": results, "mean": means(results), "problems": problems}
+    if categories:
+        out["clip_categories"] = categories
+        out["categories"] = {cat: means([c for c in results if categories.get(c) == cat])
+                             for cat in sorted(set(categories.values()))}
+        out["mean_of_categories"] = {k: _mean([m[k] for m in out["categories"].values() if math.isfinite(m[k])])
+                                     for k in keys}
+    return out
 
 
 def _object_metrics(pred_kp, pred_path, truth_kp, truth_path):
@@ -167,9 +181,33 @@ def _fmt(value, digits):
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+CATEGORY_KEYS = ("pa_mpjpe", "wa_mpjpe", "w_mpjpe", "rte")
+
+
+def category_markdown(results, keys=CATEGORY_KEYS):
+    """Markdown of the per-category means of `evaluate_methods` results (category × method rows;
+    "mean" the mean over categories), or "" when the truth names no categories."""
+    methods = [m for m in results if "categories" in results[m]]
+    if not methods:
+        return ""
+    lines = ["| category | method | clips | " + " | ".join(f"{METRICS[k][0]} ({METRICS[k][1]})" for k in keys) + " |",
+             "|---" * (len(keys) + 3) + "|"]
+    cats = sorted({c for m in methods for c in results[m]["categories"]}) + ["mean"]
+    for cat in cats:
+        for m in methods:
+            r = results[m]
+            row = r["mean_of_categories"] if cat == "mean" else r["categories"].get(cat)
+            if row is None:
+                continue
+            n = len(r["clips"]) if cat == "mean" else sum(v == cat for v in r["clip_categories"].values())
+            lines.append(f"| {cat} | {m} | {n} | " + " | ".join(_fmt(row.get(k), METRICS[k][2]) for k in keys) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(results):
     """Markdown of `evaluate_methods` results: a summary (metric rows, one column per method,
-    means over clips) and a per-clip table (clip × method rows, metric columns)."""
+    means over clips), the per-category means where the truth names categories, and a per-clip
+    table (clip × method rows, metric columns)."""
     methods = list(results)
     keys = [k for k in METRICS if any(k in r["mean"] for r in results.values())]
     lines = ["| metric | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
@@ -177,6 +215,9 @@ def markdown(results):
         name, unit, digits = METRICS[k]
         cells = [_fmt(results[m]["mean"].get(k), digits) for m in methods]
         lines.append(f"| {name} ({unit}) | " + " | ".join(cells) + " |")
+    by_category = category_markdown(results)
+    if by_category:
+        lines += ["", by_category.rstrip("\n")]
     lines += ["", "| clip | method | " + " | ".join(METRICS[k][0] for k in keys) + " |",
               "|---" * (len(keys) + 2) + "|"]
     clips = sorted({c for r in results.values() for c in r["clips"]})
@@ -189,11 +230,11 @@ def markdown(results):
     return "\n".join(lines) + "\n"
 
 
-def _json_safe(x):
+def json_safe(x):
     if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
+        return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, list):
-        return [_json_safe(v) for v in x]
+        return [json_safe(v) for v in x]
     return None if isinstance(x, float) and not math.isfinite(x) else x
 
 
@@ -247,7 +288,7 @@ def main(argv=None):
     if args.json:
         doc = {"metrics": {k: {"name": n, "unit": u} for k, (n, u, _) in METRICS.items()},
                "methods": results}
-        Path(args.json).write_text(json.dumps(_json_safe(doc), indent=2, ensure_ascii=False))
+        Path(args.json).write_text(json.dumps(json_safe(doc), indent=2, ensure_ascii=False))
     if not any(r["clips"] for r in results.values()):
         print("error: no clip could be evaluated", file=sys.stderr)
         return 2

@@ -33,7 +33,7 @@ from scipy import sparse
 from scipy.ndimage import gaussian_filter1d, median_filter
 from scipy.sparse.linalg import spsolve
 
-from anylift_jax import hoi, sharding, skeleton, views
+from anylift_jax import CONFIGS, hoi, sharding, skeleton, views
 from anylift_jax.data.mocap import mirror
 from anylift_jax.data.normalize import compose, decompose, normalize, rays
 from anylift_jax.geometry import triangulate as tri
@@ -44,18 +44,17 @@ from anylift_jax.io import archive
 
 
 # The Stage-2 model the package ships (trained by the command in docs/results.md).
-SHIPPED_MODEL = os.path.join(os.path.dirname(__file__), "assets", "models", "stage2_small")
+SHIPPED_MODEL = os.path.join(os.path.dirname(__file__), "assets", "models", "stage2_corpus")
 SHIPPED_HOI_MODEL = os.path.join(os.path.dirname(__file__), "assets", "models", "hoi_tiny")
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "lift", "default.py")
+DEFAULT_CONFIG = str(CONFIGS / "lift" / "default.py")
 
 # Object-pose weight of an object keypoint the input view does not observe (observed: 1). Its 3D
 # position rests on the generated views alone, so it decides the pose only in frames with no
 # observed keypoints nearby in time (the pose smoothing fills frames from their neighbours).
 HIDDEN_OBJECT_WEIGHT = 1e-3
 
-# Exponent of the across-the-ray weight of a bone in `constant_size_depth`. Held-out benchmark,
-# model of commit 8834a7e, σ = 5: 2 / 4 / 8 gave WA-MPJPE100 108.8 / 105.7 / 104.8 mm; TRAIN motions
-# re-rendered 133.3 / 134.0 / 137.1 (docs/results.md).
+# Exponent of the across-the-ray weight of a bone in `constant_size_depth` (docs/results.md,
+# "What moved the numbers").
 IN_PLANE_POWER = 4
 
 # Bone lengths (m) of `skeleton.BONES` of the default Anny body (`body.model`, default shape,
@@ -180,9 +179,8 @@ def consistent(x0, A, w2c_v, valid, view_weight):
 
     Applied to every DDIM step's X̂_0, it makes the network's next step start from views that
     agree with one 3D motion and with the observed input view, rather than triangulating
-    disagreeing views once at the end. Not in the paper. Held-out benchmark, shipped model of
-    commit bad6cc3: WA-MPJPE100 98.2 -> 97.5 mm, RTE 2.40 -> 2.17 %; TRAIN motions re-rendered
-    104.2 -> 103.1, RTE 1.82 -> 1.74 (docs/results.md). jax.
+    disagreeing views once at the end. Not in the paper (docs/results.md, "Lifting steps on
+    validation"). jax.
     """
     kp3d = triangulate_views(compose(x0), A, w2c_v, valid, view_weight)
     pix, depth = project(kp3d[:, None], A[:, :, None], w2c_v)
@@ -275,13 +273,9 @@ def constant_size_depth(kp3d, clip, sigma, prior_weight=0.0):
 
     L̄ keeps the triangulated metric scale, blended with a size prior: L̄ is multiplied by
     (Σ_b w̄_b P_b / Σ_b w̄_b L̄_b)^prior_weight, w̄_b = Σ_t w_bt and P the default Anny body's
-    bone lengths (PRIOR_BONE_LENGTHS). The lifted bodies came out 0–27 % small (and as much too
-    near) on 20 of the 21 benchmark clips, while their scale is right where the camera orbits the
-    person; held-out benchmark, shipped model of commit df789d4, weight 0 / 0.25 / 0.5 / 1:
-    WA-MPJPE100 88.8 / 86.9 / 87.4 / 91.1 mm, W-MPJPE100 162 / 150 / 146 / 150, RTE 1.73 / 1.76 /
-    1.97 / 2.53 %, MPJPE 89 / 83 / 78 / 75 (docs/results.md).
-    Held-out benchmark, model of commit 8834a7e: WA-MPJPE100 143 mm → 122 (all bones equal,
-    σ = 10) → 106 (docs/results.md).
+    bone lengths (PRIOR_BONE_LENGTHS): a model trained on few bodies lifts bodies too small and
+    as much too near, except where the camera orbits the person and parallax fixes the scale
+    (docs/results.md, "Lifting steps on validation").
     """
     kp3d = kp3d.astype(np.float64)
     eye = clip.cam_c2w[:, None, :3, 3].astype(np.float64)  # (T, 1, 3) camera centres
@@ -451,27 +445,35 @@ def fit_bodies(body, kp3d_list, clips, score_threshold, bucket):
     generated views guessed, so the fit should give way in depth first. Returns
     [(keypoints (T, 17, 3), params)].
 
-    Clips are padded (weight 0) to a multiple of `bucket` frames so that few shapes compile.
+    The clips are fitted together, one batched call: padded (weight 0) to the longest clip's
+    length rounded up to a multiple of `bucket` frames, so that few shapes compile.
     """
     from anylift_jax.body import fit  # noqa: PLC0415  (keeps `--help` fast)
 
-    def pad(x, Tp, fill):
-        tail = np.repeat(x[-1:], Tp - len(x), 0) if fill is None else np.full((Tp - len(x),) + x.shape[1:], fill)
-        return jnp.asarray(np.concatenate([x, tail.astype(x.dtype)])[None])
+    Tp = -(-max(len(k) for k in kp3d_list) // bucket) * bucket
 
-    out = []
+    def pad(x, fill):
+        tail = np.repeat(x[-1:], Tp - len(x), 0) if fill is None else np.full((Tp - len(x),) + x.shape[1:], fill)
+        return np.concatenate([x, tail.astype(x.dtype)])
+
+    parts = {k: [] for k in ("kp", "w", "pix", "pix_w", "K", "w2c")}
     for kp, clip in zip(kp3d_list, clips):
         T = kp.shape[0]
-        Tp = -(-T // bucket) * bucket
         _, scores = detections(clip, score_threshold)
         w2c = np.linalg.inv(clip.cam_c2w.astype(np.float64)).astype(np.float32)
-        pix = np.asarray(project(jnp.asarray(kp), jnp.asarray(clip.intrinsics), jnp.asarray(w2c))[0])
-        view = (pad(pix, Tp, None), pad(scores.astype(np.float32), Tp, 0.0),
-                pad(clip.intrinsics.astype(np.float32), Tp, None), pad(w2c, Tp, None))
-        res = fit.fit3d(body, pad(kp, Tp, None), pad(np.ones(kp.shape[:2], np.float32), Tp, 0.0), view=view)
-        params = jax.tree.map(lambda a: np.asarray(a[0]), res["params"])
-        params = {k: (v if k == "shape" else v[:T]) for k, v in params.items()}
-        out.append((np.asarray(res["keypoints"][0, :T]), params))
+        K = np.broadcast_to(clip.intrinsics, (T, 3, 3)).astype(np.float32)
+        pix = np.asarray(project(jnp.asarray(kp), jnp.asarray(K), jnp.asarray(w2c))[0])
+        for key, x, fill in (("kp", kp, None), ("w", np.ones(kp.shape[:2], np.float32), 0.0), ("pix", pix, None),
+                             ("pix_w", scores.astype(np.float32), 0.0), ("K", K, None), ("w2c", w2c, None)):
+            parts[key].append(pad(x, fill))
+    a = {k: jnp.asarray(np.stack(v)) for k, v in parts.items()}
+    res = fit.fit3d(body, a["kp"], a["w"], view=(a["pix"], a["pix_w"], a["K"], a["w2c"]))
+    params = jax.tree.map(np.asarray, res["params"])
+    keypoints = np.asarray(res["keypoints"])
+    out = []
+    for i, kp in enumerate(kp3d_list):
+        T = kp.shape[0]
+        out.append((keypoints[i, :T], {k: (v[i] if k == "shape" else v[i, :T]) for k, v in params.items()}))
     return out
 
 
@@ -518,6 +520,79 @@ def to_clip_world(out, R, body=None, params=None):
         turned = R.T @ np.asarray(rot6d_to_matrix(out["object_rot6d"]))
         out.update(object_rot6d=np.asarray(matrix_to_rot6d(turned)), object_transl=out["object_transl"] @ R)
     return out
+
+
+def _guarded(name, step, points, clip):
+    """`step(points)`, or `points` unchanged when the step raises or leaves a non-finite value
+    (flips, rolls and lying down are outside what some steps assume); says so on stderr."""
+    try:
+        out = step(points)
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as e:
+        print(f"warning: {clip.clip_id}: lifting step {name} failed ({e}); skipped for this clip", file=sys.stderr)
+        return points
+    if not np.isfinite(out).all():
+        print(f"warning: {clip.clip_id}: lifting step {name} gave non-finite values; skipped for this clip",
+              file=sys.stderr)
+        return points
+    return out
+
+
+def fill_nonfinite(points, clip):
+    """Keypoints (T, K, 3) with non-finite entries (a window whose triangulation failed) replaced
+    by the joint's nearest finite frame, or by its input ray at the clip's median depth where a
+    joint is never finite; warns on stderr. A clip is never lost to a NaN."""
+    bad = ~np.isfinite(points).all(-1)
+    if not bad.any():
+        return points
+    print(f"warning: {clip.clip_id}: {bad.mean():.1%} of the triangulated keypoints not finite; "
+          "filled from neighbouring frames", file=sys.stderr)
+    out = np.array(points, np.float64)
+    T = len(out)
+    eye = clip.cam_c2w[:, :3, 3].astype(np.float64)
+    finite = ~bad
+    depth = np.linalg.norm(out[finite] - np.broadcast_to(eye[:, None], out.shape)[finite], axis=-1)
+    depth = float(np.median(depth)) if depth.size else 4.0
+    xy = rays(np.nan_to_num(clip.keypoints[:, :skeleton.NUM_JOINTS]), clip.intrinsics if clip.intrinsics.ndim == 3
+              else np.broadcast_to(clip.intrinsics, (T, 3, 3)))
+    world = np.einsum("tij,tkj->tki", clip.cam_c2w[:, :3, :3].astype(np.float64),
+                      np.concatenate([xy, np.ones(xy.shape[:-1] + (1,))], -1))
+    world /= np.linalg.norm(world, axis=-1, keepdims=True)
+    for k in range(out.shape[1]):
+        ok = np.flatnonzero(finite[:, k])
+        if ok.size:
+            nearest = ok[np.clip(np.searchsorted(ok, np.arange(T)), 0, ok.size - 1)]
+            lower = ok[np.clip(np.searchsorted(ok, np.arange(T)) - 1, 0, ok.size - 1)]
+            nearest = np.where(np.abs(lower - np.arange(T)) < np.abs(nearest - np.arange(T)), lower, nearest)
+            out[:, k] = out[nearest, k]
+        elif k < skeleton.NUM_JOINTS:
+            out[:, k] = eye + depth * np.nan_to_num(world[:, k], nan=0.0)
+        else:
+            out[:, k] = eye + depth * np.array([0.0, 0.0, 1.0])
+    return np.nan_to_num(out).astype(np.float32)
+
+
+def depth_steps(points, clip, lc):
+    """The steps after triangulation, in order, each switched by the `lift` config `lc` and each
+    guarded (`_guarded`): smoothing, constant-size depth, planted feet, track depth, on input rays.
+    points: (T, K, 3) world keypoints of one clip (upright frame)."""
+    points = fill_nonfinite(points, clip)
+    steps = []
+    if lc.smooth_sigma > 0:
+        # Median first: a frame whose triangulation failed (near-degenerate views) is an
+        # outlier, not noise; then Gaussian: samples of neighbouring frames are independent.
+        steps.append(("smoothing", lambda p: gaussian_filter1d(
+            median_filter(p, size=(lc.median_size, 1, 1), mode="nearest"), lc.smooth_sigma, axis=0, mode="nearest")))
+    if lc.constant_size:
+        steps.append(("constant_size", lambda p: constant_size_depth(p, clip, lc.size_sigma, lc.size_prior_weight)))
+    if lc.planted_feet:
+        steps.append(("planted_feet", lambda p: planted_feet_depth(p, clip)))
+    if lc.track_sigma > 0:
+        steps.append(("track_depth", lambda p: track_depth(p, clip, lc.track_sigma)))
+    if lc.on_input_rays:
+        steps.append(("on_input_rays", lambda p: on_input_rays(p, clip, lc.score_threshold, lc.smooth_sigma)))
+    for name, step in steps:
+        points = _guarded(name, step, points, clip)
+    return points
 
 
 def lift_archive(config, model, input_dir, output_dir, *, progress=True):
@@ -571,26 +646,18 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
             back = lift_keypoints([mirrored(c) for c in group], lift_fn, params, cfg.data.num_frames, config.lift,
                                   mesh, jax.random.fold_in(group_key, 1))
             points = [0.5 * (p + mirror(m)) for p, m in zip(points, back)]
-        if config.lift.smooth_sigma > 0:
-            # Median first: a frame whose triangulation failed (near-degenerate views) is an
-            # outlier, not noise; then Gaussian: samples of neighbouring frames are independent.
-            points = [gaussian_filter1d(median_filter(p, size=(5, 1, 1), mode="nearest"), config.lift.smooth_sigma,
-                                        axis=0, mode="nearest") for p in points]
-        points = [constant_size_depth(p, c, config.lift.size_sigma, config.lift.size_prior_weight)
-                  for p, c in zip(points, group)]
-        if config.lift.planted_feet:
-            points = [planted_feet_depth(p, c) for p, c in zip(points, group)]
-        if config.lift.track_sigma > 0:
-            points = [track_depth(p, c, config.lift.track_sigma) for p, c in zip(points, group)]
-        points = [on_input_rays(p, c, config.lift.score_threshold, config.lift.smooth_sigma)
-                  for p, c in zip(points, group)]
+        points = [depth_steps(p, c, config.lift) for p, c in zip(points, group)]
         kp3d = [p[:, :skeleton.NUM_JOINTS] for p in points]
         fitted = (fit_bodies(body, kp3d, group, config.lift.score_threshold, config.lift.fit_bucket)
                   if body is not None else None)
         for i, c in enumerate(group):
             out = {"keypoints3d": kp3d[i], "body_model": np.str_("none")}
-            if fitted is not None:
+            if fitted is not None and np.isfinite(fitted[i][0]).all() and all(
+                    np.isfinite(v).all() for v in fitted[i][1].values() if np.asarray(v).dtype.kind == "f"):
                 out = {"keypoints3d": fitted[i][0], "body_model": np.str_(body.name)}
+            elif fitted is not None:
+                print(f"warning: {c.clip_id}: the body fit diverged; writing the lifted keypoints "
+                      "without body parameters", file=sys.stderr)
             if c.object_keypoints is not None:
                 pose = object_pose(points[i][:, skeleton.NUM_JOINTS:],
                                    c.object_scores > config.lift.score_threshold, c.object_category)
@@ -599,7 +666,8 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
                           "object keypoints, or the fit degenerates)", file=sys.stderr)
                 else:
                     out.update(pose)
-            out = to_clip_world(out, turns[i], body, fitted[i][1] if fitted is not None else None)
+            fit_ok = fitted is not None and str(out["body_model"]) != "none"
+            out = to_clip_world(out, turns[i], body if fit_ok else None, fitted[i][1] if fit_ok else None)
             try:
                 archive.write_output(os.path.join(output_dir, f"{c.clip_id}.npz"), out)
                 done += 1

@@ -292,9 +292,10 @@ def _read_config(path):
         raise ValueError(f"{path}: no readable {CONFIG_FILE}, not a training workdir or exported model ({e})") from e
 
 
-def load_model(path):
-    """(config, graphdef, rest, ema_params) from a training workdir (newest checkpoint) or a folder
-    written by `export_model`. Stage-1 synthesis and lifting sample with the EMA parameters."""
+def load_model(path, step=None):
+    """(config, graphdef, rest, ema_params) from a training workdir (checkpoint `step`, default the
+    newest) or a folder written by `export_model`. Stage-1 synthesis and lifting sample with the
+    EMA parameters."""
     path = os.path.abspath(path)
     config = _read_config(path)
     mesh = sharding.make_mesh()
@@ -312,17 +313,21 @@ def load_model(path):
     manager = checkpoint_manager(config, path)
     if manager.latest_step() is None:
         raise ValueError(f"{path}: no checkpoint under {path}/checkpoints and no {EXPORT_FILE}")
-    restored = manager.restore(manager.latest_step(), args=ocp.args.Composite(state=ocp.args.StandardRestore(state)))
+    step = manager.latest_step() if step is None else step
+    if step not in manager.all_steps():
+        raise ValueError(f"{path}: no checkpoint of step {step}; have {manager.all_steps()}")
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(state)))
     manager.close()
     return config, graphdef, rest, restored["state"]["ema"]
 
 
-def export_model(workdir, out):
-    """Write the newest checkpoint's config and EMA parameters (only) to `out`, for shipping.
+def export_model(workdir, out, step=None):
+    """Write the config and EMA parameters (only) of checkpoint `step` (default the newest) to
+    `out`, for shipping.
 
     Every process calls it (loading is a collective); process 0 writes.
     """
-    config, _, _, ema = load_model(workdir)
+    config, _, _, ema = load_model(workdir, step)
     if jax.process_index() != 0:
         return
     os.makedirs(out, exist_ok=True)
@@ -390,7 +395,7 @@ def main(argv):
     os.makedirs(f.workdir, exist_ok=True)
     train(f.config, f.workdir)
     if f.export:
-        export_model(f.workdir, f.export)
+        export_model(f.workdir, f.export, f.export_step)
 
 
 if __name__ == "__main__":
@@ -401,5 +406,6 @@ if __name__ == "__main__":
     flags.DEFINE_string("workdir", None, "checkpoints and metrics; training resumes from here")
     flags.DEFINE_bool("multihost", None, "join a multi-host job (default: detected from the environment)")
     flags.DEFINE_string("export", None, "after training, write config + EMA parameters here (train.export_model)")
+    flags.DEFINE_integer("export_step", None, "the checkpoint step to export (default: the newest)")
     flags.mark_flags_as_required(["config", "workdir"])
     app.run(main)

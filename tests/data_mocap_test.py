@@ -129,7 +129,7 @@ def test_bvh_errors_name_the_file(tmp_path):
     bad = CHAIN_BVH.replace("0 1 90 2 0 3 0\n", "0 1 90\n")
     with pytest.raises(ValueError, match=r"x\.bvh: MOTION has"):
         mocap.read_bvh(_write(tmp_path, bad))
-    with pytest.raises(ValueError, match=r"y\.bvh: BVH skeleton lacks the rig's joints \['LeftShoulder'"):
+    with pytest.raises(ValueError, match=r"y\.bvh: skeleton lacks the rig's joints \['LeftShoulder'"):
         mocap.load_bvh(_write(tmp_path, CHAIN_BVH, "y.bvh"))
 
 

@@ -171,3 +171,27 @@ def test_object_pose_metrics_of_hoi_clips(tmp_path):
     assert "Object transl. (mm)" in evaluate.markdown(res)
     assert "object_transl" not in res["human_only"]["clips"]["c"]
     assert "c.npz: key 'object_rot6d': missing (the truth has an object pose)" in res["human_only"]["problems"][0]
+
+
+def test_means_per_category_of_truth_that_names_one(tmp_path):
+    """Truth files with a `category` give per-category means and their mean; each clip counts in
+    its own category only."""
+    truth, pred = tmp_path / "truth", tmp_path / "pred"
+    truth.mkdir()
+    pred.mkdir()
+    rng = np.random.default_rng(0)
+    kp = (rng.normal(size=(40, 17, 3)) * 0.2 + [0.0, 0.0, 1.0]).astype(np.float32)
+    offsets = {"a1": ("dance", 0.01), "a2": ("dance", 0.03), "b1": ("ground", 0.10)}
+    for name, (cat, off) in offsets.items():
+        np.savez(truth / f"{name}.npz", keypoints3d=kp, fps=np.float64(30), category=np.str_(cat))
+        moved = kp.copy()
+        moved[:, 0, 0] += off  # the nose off by `off` m: root-relative MPJPE off / 17
+        np.savez(pred / f"{name}.npz", keypoints3d=moved)
+    r = evaluate.evaluate_dir(pred, truth)
+    mm = 1000.0 / 17
+    assert r["categories"]["dance"]["mpjpe"] == pytest.approx(0.02 * mm, abs=1e-3)
+    assert r["categories"]["ground"]["mpjpe"] == pytest.approx(0.10 * mm, abs=1e-3)
+    assert r["mean_of_categories"]["mpjpe"] == pytest.approx(0.06 * mm, abs=1e-3)
+    assert r["mean"]["mpjpe"] == pytest.approx(0.14 / 3 * mm, abs=1e-3)
+    table = evaluate.category_markdown({"ours": r})
+    assert "| dance | ours | 2 |" in table and "| mean | ours | 3 |" in table

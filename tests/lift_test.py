@@ -316,3 +316,66 @@ def test_cli_lifts_resumes_and_reports_bad_clips(clip_and_truth, tmp_path, capsy
     assert ours < 0.6 * naive, (ours, naive)
     assert lift.main(args) == 1
     assert "done 0, skipped 1, failed 1" in capsys.readouterr().out
+
+
+def test_nonfinite_triangulation_is_filled_from_neighbouring_frames(clip_and_truth, capsys):
+    """A window whose triangulation failed (nan) does not lose the clip: its frames take the
+    nearest finite frame of each joint, and a joint never finite goes onto its input ray."""
+    clip, kp3d = clip_and_truth
+    points = kp3d.copy()
+    points[20:30] = np.nan
+    points[:, 0] = np.nan  # the nose is never triangulated
+    out = lift.fill_nonfinite(points, clip)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out[:20, 1:], kp3d[:20, 1:])
+    np.testing.assert_array_equal(out[22, 1:], kp3d[19, 1:])  # nearest finite frame before
+    np.testing.assert_array_equal(out[27, 1:], kp3d[30, 1:])  # ... and after
+    # The nose lies on its detection's ray: it projects onto the detected nose.
+    pix = _project_cv2(out, clip)
+    seen = clip.scores[:, 0] > 0.5
+    assert np.median(np.linalg.norm(pix[seen, 0] - clip.keypoints[seen, 0], axis=-1)) < 1.0
+    assert "not finite" in capsys.readouterr().err
+
+
+def test_a_failing_step_falls_back_and_says_so(clip_and_truth, capsys):
+    clip, kp3d = clip_and_truth
+    out = lift._guarded("planted_feet", lambda p: p * np.nan, kp3d, clip)
+    np.testing.assert_array_equal(out, kp3d)
+    out = lift._guarded("track_depth", lambda p: np.linalg.inv(np.zeros((3, 3))), kp3d, clip)
+    np.testing.assert_array_equal(out, kp3d)
+    err = capsys.readouterr().err
+    assert "hop: lifting step planted_feet gave non-finite values" in err and "track_depth failed" in err
+
+
+@pytest.mark.parametrize("name", ["jump_127_23", "jump_88_08"])  # a dive roll; a flip backwards on the hands
+def test_rolls_and_flips_lift_to_finite_plausible_motion(name, tmp_path):
+    """Motions outside what the depth steps assume (the body upside down, lying on the ground)
+    lift with the default steps and the shipped model: every clip written, finite, the pose
+    better than fixed-depth back-projection."""
+    from anylift_jax import train
+    from anylift_jax.data import corpus
+
+    kp3d = corpus.load(name)[:150]
+    kp3d = kp3d - np.append(skeleton.mid_hip(kp3d[0])[:2], 0.0).astype(np.float32)
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for kind in ("track", "static"):
+        arrays = heldout.render_benchmark_clip(kp3d, kind, np.random.default_rng(1), image_size=(1920, 1080))
+        archive.write_clip(inp / f"{kind}.npz", archive.clip_from_arrays(kind, arrays))
+    config = _lift_config_no_fit()
+    summary = lift.lift_archive(config, train.load_model(lift.SHIPPED_MODEL), inp, tmp_path / "out", progress=False)
+    assert summary["done"] == 2 and not summary["failed"], summary
+    for kind in ("track", "static"):
+        pred = archive.validate_output(tmp_path / "out" / f"{kind}.npz")["keypoints3d"]
+        assert np.isfinite(pred).all()
+        clip = archive.read_clip(inp / f"{kind}.npz")
+        ours = float(np.mean(metrics.pa_mpjpe(pred, kp3d)))
+        naive = float(np.mean(metrics.pa_mpjpe(baselines.backproject(clip), kp3d)))
+        assert ours < naive, (kind, ours, naive)
+
+
+def _lift_config_no_fit():
+    from anylift_jax.data.build import load_config
+    config = load_config(lift.DEFAULT_CONFIG)
+    config.lift.fit_body = False
+    return config

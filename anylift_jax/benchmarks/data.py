@@ -9,9 +9,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import anylift_jax
 from anylift_jax.data import build, pipeline
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"
+CONFIGS = anylift_jax.CONFIGS / "data"
 
 
 def throughput(config, batches, warmup=3):

@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+import anylift_jax
 from anylift_jax import lift, metrics, models, sharding, train
 from anylift_jax.benchmarks import _ceiling
 from anylift_jax.benchmarks.train_step import analytic_flops
@@ -31,7 +32,7 @@ from anylift_jax.data.build import load_config
 from anylift_jax.evaluate import load_keypoints3d
 from anylift_jax.io import archive
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = anylift_jax.CONFIGS
 FRAMES = 120
 
 

@@ -14,11 +14,12 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "tiny.py"
+import anylift_jax
+
+CONFIG = anylift_jax.CONFIGS / "tiny.py"
 
 
 def worker(steps, batch):

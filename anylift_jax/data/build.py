@@ -1,8 +1,10 @@
 """Build a training store from the shipped mocap: `python -m anylift_jax.data.build --config
 configs/data/<x>.py --out DIR` (re-running resumes; complete shards are kept).
 
-Writes DIR/<split>/<source>/ (`store` layout) for the splits "train" (`mocap.TRAIN`) and
-"heldout" (`mocap.HELDOUT`), then prints a summary. Sources:
+Writes DIR/<split>/<source>/ (`store` layout) for the splits of `splits(config)`: with
+`config.data.corpus` the corpus' "train" clips (`data.corpus`; its "val" clips are judged by
+lifting their benchmark, `data.benchmark`), otherwise the shipped
+clips' "train" (`mocap.TRAIN`) and "heldout" (`mocap.HELDOUT`); then prints a summary. Sources:
 - single_view: "global": each clip through `config.data.camera` trajectories with detector noise;
   "proj": X^proj, the clip re-centred (`normalize.recenter`) and projected without noise through
   a training trajectory taken relative to its subject (probability `proj_archive_prob`) or one of
@@ -28,11 +30,18 @@ import numpy as np
 from tqdm import tqdm
 
 from anylift_jax import skeleton, views
-from anylift_jax.data import cameras, mocap, render2d, store
+from anylift_jax.data import cameras, corpus, mocap, render2d, store
 from anylift_jax.data import normalize as nz
 from anylift_jax.hoi import synth
 
 SPLITS = {"train": mocap.TRAIN, "heldout": mocap.HELDOUT}
+
+
+def splits(config):
+    """{split: clip names} the store of `config` holds."""
+    if config.data.get("corpus", False):
+        return {"train": corpus.clips("train")}
+    return SPLITS
 
 
 def load_config(path):
@@ -46,7 +55,7 @@ def load_config(path):
 
 
 def _rng(d, split, source, clip, render, stream):
-    return np.random.default_rng([d.seed, list(SPLITS).index(split), source, clip, render, stream])
+    return np.random.default_rng([d.seed, ("train", "heldout", "val").index(split), source, clip, render, stream])
 
 
 def _record(name, kp3d, views, is_proj=None, ring_center=None):
@@ -110,8 +119,13 @@ class Builder:
     def __init__(self, config, split):
         self.d = config.data
         self.split = split
-        self.clips = SPLITS[split]
-        self.motions = {c: mocap.load_shipped(c) for c in self.clips}
+        self.clips = splits(config)[split]
+        self.motions = {c: corpus.load(c) for c in self.clips}
+        # Windows start every window_stride × category_stride[category] frames: the long dance
+        # clips would otherwise fill most of the store.
+        strides = config.data.get("category_stride", {})
+        self.strides = [config.data.get("window_stride", 1) * (strides.get(corpus.category(c), 1) if strides else 1)
+                        for c in self.clips]
         self.noise = render2d.NoiseConfig(**self.d.noise)
         # Stage 2: the input view (view 0) sees detector noise as at lifting time; the other views
         # are the clean targets.
@@ -143,9 +157,9 @@ class Builder:
     def render(self, kp3d, w2c, K, rng, noise):
         return render2d.render_clip(kp3d, w2c, K, self.d.image_size, rng, noise)
 
-    def input_rings(self, kp3d, w2c, K, rng):
+    def input_rings(self, kp3d, w2c, K, rng, c):
         return input_rings(kp3d, w2c, K, rng, self.input_noise, self.d.image_size, self.d.num_frames,
-                           self.d.window_stride, self.d.views)
+                           self.strides[c], self.d.views)
 
     def global_records(self, c, r):
         kp3d = self.motions[self.clips[c]]
@@ -179,7 +193,7 @@ class Builder:
         w2c, K = self.camera(c, r, kp3d)
         rng = _rng(self.d, self.split, 2, c, r, 1)
         records = []
-        for win, view0, ring, track in self.input_rings(kp3d, w2c, K, rng):
+        for win, view0, ring, track in self.input_rings(kp3d, w2c, K, rng, c):
             kp = kp3d[win]
             rendered = [view0] + [self.render(kp, ring[v], K, rng, self.noise) for v in range(1, self.d.views)]
             records.append(_record(f"{self.clips[c]}/multiview/{r}/{win.start}", kp, rendered, ring_center=track))
@@ -203,7 +217,7 @@ class Builder:
         w2c, K = self.camera(c, r, seq.kp3d)
         rng = _rng(self.d, self.split, 4, c, r, 1)
         records = []
-        for win, body0, ring, track in self.input_rings(seq.kp3d, w2c, K, rng):
+        for win, body0, ring, track in self.input_rings(seq.kp3d, w2c, K, rng, c):
             part = dataclasses.replace(
                 seq, kp3d=seq.kp3d[win], object_rot6d=seq.object_rot6d[win],
                 object_transl=seq.object_transl[win], object_kp3d=seq.object_kp3d[win],
@@ -241,7 +255,7 @@ class Builder:
 def build(config, out, progress=True):
     """Build every split and source of `config` under `out`; returns {"split/source": index}."""
     summary = {}
-    for split in SPLITS:
+    for split in splits(config):
         builder = Builder(config, split)
         for source, (make, per_clip) in builder.sources().items():
             jobs = [(c, r) for c in range(len(builder.clips)) for r in range(per_clip)]
