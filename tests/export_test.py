@@ -6,6 +6,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from anylift_jax import export, skeleton
+from anylift_jax.data import mocap
 from anylift_jax.io.archive import ArchiveError
 
 # BVH joint name -> COCO-17 keypoint, the file's public naming.
@@ -154,7 +155,6 @@ def test_bvh_of_real_mocap():
 
 def test_bvh_read_by_data_mocap(tmp_path):
     """The project's own BVH reader (data/mocap.py, written independently) agrees."""
-    mocap = pytest.importorskip("anylift_jax.data.mocap")
     kp = _rigid_clip(T=20)
     export.write_bvh(tmp_path / "clip.bvh", kp, 30.0)
     bvh = mocap.read_bvh(tmp_path / "clip.bvh")
