@@ -1,6 +1,6 @@
 """The motion corpus: real mocap of every rig as COCO-17 clips, with a manifest and the splits.
 
-    python -m anylift_jax.data.corpus import --src ../shared/data/mocap-cmu   # raw folders -> corpus
+    python -m anylift_jax.data.corpus import --src /path/to/mocap-cmu   # raw folders -> corpus
 
 The import reads `assets/corpus/import.json` (the import manifest: per source its format, rig
 row of `mocap.RIGS`, licence and facts such as a prepended T-pose or a wrong header frame rate;
