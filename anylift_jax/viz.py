@@ -35,6 +35,7 @@ DPI = 100
 SHEET_COLUMNS = 4
 LEFT, RIGHT = "tab:blue", "tab:red"
 MESH_STRIDE = 8
+FOLLOW_HALF_M = 1.25  # the followed 3D view spans at least 2.5 m on each axis
 # Parameter keys of a lifting output per body model (`output_arrays` of anylift_jax.body.model).
 BODY_KEYS = {"anny": {"global_rotation", "body_pose", "shape", "global_translation"},
              "smpl": {"global_orient", "body_pose", "betas", "transl"}}
@@ -60,29 +61,28 @@ class _Renderer:
         self.ax3d = ax
         self.root = skeleton.mid_hip(self.kp3d)
         cam = None if clip is None else clip.cam_c2w[:, :3, 3]
-        pts = self.kp3d.reshape(-1, 3)
-        pts = pts if cam is None else np.concatenate([pts, cam])
-        # Equal metric scale on all axes, each axis spanning only the data (floor included).
-        lo = np.minimum(pts.min(0) - 0.2, [np.inf, np.inf, 0.0])
-        hi = pts.max(0) + 0.2
-        ax.set_xlim(lo[0], hi[0])
-        ax.set_ylim(lo[1], hi[1])
-        ax.set_zlim(lo[2], hi[2])
-        ax.set_box_aspect(hi - lo, zoom=1.2)
+        # A cube of equal metric axes that follows the person (floor at z = 0): a 1.7 m body stays
+        # large however far the camera or the path goes; what leaves the cube is clipped.
+        extent = (self.kp3d.max(1) - self.kp3d.min(1)).max()
+        self.half = max(FOLLOW_HALF_M, 0.6 * float(extent))
+        z0 = min(0.0, float(self.kp3d[..., 2].min()))
+        ax.set_zlim(z0, z0 + 2 * self.half)
+        ax.set_box_aspect((1.0, 1.0, 1.0), zoom=1.1)
+        self._follow(0)
         ax.set_xlabel("x (m)")
         ax.set_ylabel("y (m)")
         ax.set_zlabel("z (m)")
         self.bones3d = [ax.plot([], [], [], color=_bone_colour(a, b), lw=2)[0]
                         for a, b in skeleton.BONES]
-        self.trail = ax.plot([], [], [], color="0.6", lw=1)[0]
+        self.trail = ax.plot([], [], [], color="0.6", lw=1, axlim_clip=True)[0]
         if vertices is not None:
             self.mesh = ax.plot([], [], [], ".", color="tab:orange", ms=1, alpha=0.35)[0]
         self.title = ax.set_title("")
         if clip is not None:
-            ax.plot(*cam.T, color="tab:green", lw=1, alpha=0.6)
-            self.cam_dot = ax.plot([], [], [], "o", color="tab:green", ms=4)[0]
-            self.cam_ray = ax.plot([], [], [], color="tab:green", lw=1.5)[0]
-            self.ray_len = 0.1 * (hi - lo).max()
+            ax.plot(*cam.T, color="tab:green", lw=1, alpha=0.6, axlim_clip=True)
+            self.cam_dot = ax.plot([], [], [], "o", color="tab:green", ms=4, axlim_clip=True)[0]
+            self.cam_ray = ax.plot([], [], [], color="tab:green", lw=1.5, axlim_clip=True)[0]
+            self.ray_len = 0.9 * self.half
             ax2 = self.fig.add_subplot(1, 2, 2)
             width, height = (int(v) for v in clip.image_size)
             ax2.set_xlim(0, width)
@@ -94,9 +94,16 @@ class _Renderer:
             self.dots2d = ax2.plot([], [], "o", color="k", ms=3)[0]
         self.fig.tight_layout()
 
+    def _follow(self, t):
+        """Centre the 3D view's horizontal axes on the person at frame t."""
+        cx, cy = self.root[t, :2]
+        self.ax3d.set_xlim(cx - self.half, cx + self.half)
+        self.ax3d.set_ylim(cy - self.half, cy + self.half)
+
     def render(self, t):
         """RGB image (H, W, 3) uint8 of frame t."""
         kp = self.kp3d[t]
+        self._follow(t)
         for line, (a, b) in zip(self.bones3d, skeleton.BONES):
             line.set_data_3d(kp[[a, b], 0], kp[[a, b], 1], kp[[a, b], 2])
         self.trail.set_data_3d(*self.root[: t + 1].T)
@@ -104,9 +111,10 @@ class _Renderer:
             self.mesh.set_data_3d(*self.vertices[t].T)
         self.title.set_text(f"frame {t}")
         if self.clip is not None:
-            c2w = self.clip.cam_c2w[t]
-            centre, forward = c2w[:3, 3], c2w[:3, 2]
-            ray = np.stack([centre, centre + self.ray_len * forward])
+            centre = self.clip.cam_c2w[t, :3, 3]
+            # The camera is usually outside the followed cube: a line from the person towards it.
+            to_cam = centre - self.root[t]
+            ray = np.stack([self.root[t], self.root[t] + self.ray_len * to_cam / max(np.linalg.norm(to_cam), 1e-6)])
             self.cam_dot.set_data_3d(*centre[:, None])
             self.cam_ray.set_data_3d(*ray.T)
             seen = self.clip.scores[t] > 0
