@@ -552,18 +552,18 @@ def fill_nonfinite(points, clip):
     finite = ~bad
     depth = np.linalg.norm(out[finite] - np.broadcast_to(eye[:, None], out.shape)[finite], axis=-1)
     depth = float(np.median(depth)) if depth.size else 4.0
-    xy = rays(np.nan_to_num(clip.keypoints[:, :skeleton.NUM_JOINTS]), clip.intrinsics if clip.intrinsics.ndim == 3
-              else np.broadcast_to(clip.intrinsics, (T, 3, 3)))
+    xy = rays(np.nan_to_num(clip.keypoints[:, :skeleton.NUM_JOINTS]).astype(np.float64),
+              clip.intrinsics.astype(np.float64))
     world = np.einsum("tij,tkj->tki", clip.cam_c2w[:, :3, :3].astype(np.float64),
                       np.concatenate([xy, np.ones(xy.shape[:-1] + (1,))], -1))
     world /= np.linalg.norm(world, axis=-1, keepdims=True)
+    t = np.arange(T)
     for k in range(out.shape[1]):
         ok = np.flatnonzero(finite[:, k])
         if ok.size:
-            nearest = ok[np.clip(np.searchsorted(ok, np.arange(T)), 0, ok.size - 1)]
-            lower = ok[np.clip(np.searchsorted(ok, np.arange(T)) - 1, 0, ok.size - 1)]
-            nearest = np.where(np.abs(lower - np.arange(T)) < np.abs(nearest - np.arange(T)), lower, nearest)
-            out[:, k] = out[nearest, k]
+            pos = np.searchsorted(ok, t)  # the first finite frame at or after t
+            before, after = ok[np.maximum(pos - 1, 0)], ok[np.minimum(pos, ok.size - 1)]
+            out[:, k] = out[np.where(t - before < after - t, before, after), k]
         elif k < skeleton.NUM_JOINTS:
             out[:, k] = eye + depth * np.nan_to_num(world[:, k], nan=0.0)
         else:

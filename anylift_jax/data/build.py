@@ -55,7 +55,7 @@ def load_config(path):
 
 
 def _rng(d, split, source, clip, render, stream):
-    return np.random.default_rng([d.seed, ("train", "heldout", "val").index(split), source, clip, render, stream])
+    return np.random.default_rng([d.seed, list(SPLITS).index(split), source, clip, render, stream])
 
 
 def _record(name, kp3d, views, is_proj=None, ring_center=None):
@@ -124,8 +124,7 @@ class Builder:
         # Windows start every window_stride × category_stride[category] frames: the long dance
         # clips would otherwise fill most of the store.
         strides = config.data.get("category_stride", {})
-        self.strides = [config.data.get("window_stride", 1) * (strides.get(corpus.category(c), 1) if strides else 1)
-                        for c in self.clips]
+        self.strides = [config.data.get("window_stride", 1) * strides.get(corpus.category(c), 1) for c in self.clips]
         self.noise = render2d.NoiseConfig(**self.d.noise)
         # Stage 2: the input view (view 0) sees detector noise as at lifting time; the other views
         # are the clean targets.

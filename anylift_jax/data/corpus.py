@@ -16,6 +16,7 @@ once per shipped model. "heldout6" holds the two shipped clips of the old six-cl
 """
 import argparse
 import csv
+import functools
 import json
 import sys
 from pathlib import Path
@@ -33,8 +34,9 @@ SPLITS = ("train", "val", "test", "heldout6")
 FIELDS = ("clip", "source", "licence", "subject", "trial", "category", "split", "frames")
 
 
+@functools.cache
 def manifest():
-    """{clip: row dict of FIELDS} of the corpus, in manifest order."""
+    """{clip: row dict of FIELDS} of the corpus, in manifest order (read once; do not modify)."""
     with open(MANIFEST, newline="") as f:
         return {row["clip"]: row for row in csv.DictReader(f)}
 
@@ -105,6 +107,7 @@ def import_corpus(src, out=ROOT, spec=IMPORT):
         writer = csv.DictWriter(f, FIELDS)
         writer.writeheader()
         writer.writerows(rows)
+    manifest.cache_clear()
     return failed
 
 

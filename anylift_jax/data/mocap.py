@@ -65,19 +65,14 @@ class Rig:
     head: str
     head_centre: tuple
     soles: tuple
-    sole_offset: np.ndarray
     scale: float
+    sole_offset: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))
     head_axes: np.ndarray | None = None
     centre_back: float = 0.0
 
 
-def _bvh_rig(body, head, head_centre, soles, scale, **kw):
-    return Rig(body=body, head=head, head_centre=head_centre, soles=soles,
-               sole_offset=kw.pop("sole_offset", np.zeros(3)), scale=scale, **kw)
-
-
 # CMU BVH files are in ASF units: inches divided by the ASF length scale 0.45.
-CMU_RIG = _bvh_rig(
+CMU_RIG = Rig(
     body=("LeftShoulder", "RightShoulder", "LeftElbow", "RightElbow", "LeftWrist", "RightWrist",
           "LeftHip", "RightHip", "LeftKnee", "RightKnee", "LeftAnkle", "RightAnkle"),
     head="Head",
@@ -93,13 +88,13 @@ CMU_RIG = _bvh_rig(
 RIGS = {
     "cmu": CMU_RIG,
     # cgspeed's "DAZ-friendly" CMU conversion (centimetres, real eye joints).
-    "daz": _bvh_rig(
+    "daz": Rig(
         body=("lShldr", "rShldr", "lForeArm", "rForeArm", "lHand", "rHand",
               "lThigh", "rThigh", "lShin", "rShin", "lFoot", "rFoot"),
         head="head", head_centre=(("leftEye", 0.5), ("rightEye", 0.5)), centre_back=0.08,
         soles=("lFoot_end", "rFoot_end"), sole_offset=np.array([0.0, -0.02, 0.0]), scale=0.01),
     # Reallusion Character Creator (iClone) CC_Base rig, centimetres, real eye joints.
-    "cc": _bvh_rig(
+    "cc": Rig(
         body=("CC_Base_L_Upperarm", "CC_Base_R_Upperarm", "CC_Base_L_Forearm", "CC_Base_R_Forearm",
               "CC_Base_L_Hand", "CC_Base_R_Hand", "CC_Base_L_Thigh", "CC_Base_R_Thigh",
               "CC_Base_L_Calf", "CC_Base_R_Calf", "CC_Base_L_Foot", "CC_Base_R_Foot"),
@@ -107,7 +102,7 @@ RIGS = {
         soles=("CC_Base_L_ToeBase", "CC_Base_L_BigToe1_end", "CC_Base_R_ToeBase", "CC_Base_R_BigToe1_end"),
         scale=0.01),
     # DeepMimic humanoid3d (`read_deepmimic` names its joints; metres; faces +X, Y up, right +Z).
-    "humanoid3d": _bvh_rig(
+    "humanoid3d": Rig(
         body=("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
               "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"),
         head="neck", head_centre=(("head", 1.0),),
@@ -260,10 +255,10 @@ def _derived_head_axes(bvh, rig, reference):
     return rot[0, bvh.index(rig.head)].T @ axes_world
 
 
-def bvh_to_coco(bvh, rig=CMU_RIG, reference=None):
+def bvh_to_coco(bvh, rig=CMU_RIG):
     """COCO-17 keypoints (F, 17, 3) float32 of a `Bvh`, metres, Z up, on the floor, pelvis at
-    x = y = 0 in frame 0 (README "How the keypoints were made"). `reference`: the frame (or None:
-    the rest pose) where a rig without `head_axes` stands upright."""
+    x = y = 0 in frame 0 (README "How the keypoints were made"). A rig without `head_axes` takes
+    them from the rest pose (`load_bvh` sets them from a reference frame where it has one)."""
     names = rig.body + (rig.head,) + tuple(n for n, _ in rig.head_centre) + rig.soles
     missing = [n for n in names if n not in bvh.names]
     if missing:
@@ -271,7 +266,7 @@ def bvh_to_coco(bvh, rig=CMU_RIG, reference=None):
     pos, rot = forward_kinematics(bvh, rig.scale)
     body = pos[:, [bvh.index(n) for n in rig.body]]
     head_rot = rot[:, bvh.index(rig.head)]
-    axes = rig.head_axes if rig.head_axes is not None else _derived_head_axes(bvh, rig, reference)
+    axes = rig.head_axes if rig.head_axes is not None else _derived_head_axes(bvh, rig, None)
     centre = sum(w * pos[:, bvh.index(n)] for n, w in rig.head_centre)
     centre = centre - rig.centre_back * head_rot @ axes[:, 0]
     face = centre[:, None] + np.einsum("fij,kj->fki", head_rot, FACE_OFFSETS @ axes.T)
