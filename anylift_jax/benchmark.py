@@ -1,24 +1,28 @@
 """The held-out benchmark of a corpus split, per motion category, beside the baselines:
 
-    python -m anylift_jax.benchmark --split val --out runs/val [--checkpoint DIR] [--set lift.KEY=VALUE ...]
+    python -m anylift_jax.benchmark --split val --out runs/val [--checkpoint DIR] [--config.lift.KEY=VALUE ...]
         [--baseline backproject --baseline smplify] [--ablate]
 
 Renders the split once (`data.heldout.build_split`; "heldout6" is the old six-clip benchmark),
-lifts it with the lifting config (`configs/lift/default.py` with the `--set` overrides), evaluates
+lifts it with the lifting config (`--config`, default `configs/lift/default.py`, and its overrides), evaluates
 (`evaluate`, per category) and writes `results.md` / `results.json` under `--out`. `--ablate`
 also lifts with each lifting step switched off in turn (`ABLATIONS`) and writes `ablation.md`:
 the on/off table that decides which steps the default keeps. Choose on "val"; run "test" once
 per shipped model.
 """
 import argparse
-import ast
+import copy
 import json
 import os
 import shutil
 import sys
 
-from anylift_jax import baselines, evaluate, lift
-from anylift_jax.data import build, heldout
+import numpy as np
+from scipy import stats
+
+from anylift_jax import baselines, checkpoints, evaluate, lifting
+from anylift_jax import config as config_lib
+from anylift_jax.data import heldout
 
 # Lifting steps and the setting that switches each off (the default config has them on).
 ABLATIONS = {
@@ -31,25 +35,6 @@ ABLATIONS = {
     "track depth": {"track_sigma": 0.0},
     "on input rays": {"on_input_rays": False},
 }
-
-
-def lift_config(overrides=()):
-    """The default lifting config with `KEY=VALUE` overrides (VALUE a Python literal)."""
-    config = build.load_config(lift.DEFAULT_CONFIG)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set {item}: expected KEY=VALUE")
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            pass  # a bare string
-        node, *path = key.split(".")
-        target = config
-        for part in [node] + path[:-1]:
-            target = target[part]
-        target[path[-1] if path else node] = value
-    return config
 
 
 def bench_dirs(out, split):
@@ -66,7 +51,20 @@ def bench_dirs(out, split):
 def run(config, model, archive_dir, out):
     """Lift `archive_dir` afresh into `out` (a table must describe this model and config)."""
     shutil.rmtree(out, ignore_errors=True)
-    return lift.lift_archive(config, model, archive_dir, out)
+    return lifting.lift_archive(config, model, archive_dir, out)
+
+
+def quality_report(summary, clip_metrics, worst_fraction=0.1):
+    """How well lifting's quality flag (`lifting.quality`) finds bad clips: Spearman's rank
+    correlation of (1 - quality) with each clip's WA-MPJPE100, and the share of the worst
+    `worst_fraction` of clips (by WA-MPJPE100) that it flags, beside the share of all clips flagged."""
+    names = sorted(set(summary["quality"]) & set(clip_metrics))
+    wa = np.array([clip_metrics[n]["wa_mpjpe"] for n in names])
+    bad = 1.0 - np.array([summary["quality"][n] for n in names])
+    worst = {names[i] for i in np.argsort(-wa)[:max(1, round(worst_fraction * len(names)))]}
+    flagged = set(summary["flagged"]) & set(names)
+    return {"clips": len(names), "spearman": float(stats.spearmanr(bad, wa).statistic),
+            "worst_flagged": len(worst & flagged) / len(worst), "flagged": len(flagged) / max(len(names), 1)}
 
 
 def ablation_markdown(results, keys=evaluate.CATEGORY_KEYS):
@@ -88,15 +86,13 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     parser.add_argument("--checkpoint", default=None, help="Stage-2 model (default: the shipped one)")
     parser.add_argument("--step", type=int, default=None, help="checkpoint step of a training workdir")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="lifting config override, e.g. lift.fit_body=False; repeatable")
     parser.add_argument("--baseline", action="append", default=[], choices=baselines.BASELINES)
     parser.add_argument("--ablate", action="store_true", help="also lift with each step off in turn")
-    args = parser.parse_args(argv)
-    from anylift_jax import train  # noqa: PLC0415  (keeps --help fast)
-
-    config = lift_config(args.set)
-    model = train.load_model(args.checkpoint or lift.SHIPPED_MODEL, args.step)
+    config_lib.add_argument(parser, default=lifting.DEFAULT_CONFIG,
+                            help="lifting config (default configs/lift/default.py); --config.lift.KEY=VALUE overrides")
+    args = config_lib.parse(parser, argv)
+    config = args.config
+    model = checkpoints.load_model(args.checkpoint or lifting.SHIPPED_MODEL, args.step)
     archive_dir, truth_dir = bench_dirs(args.out, args.split)
     preds = {"anylift": os.path.join(args.out, "anylift")}
     summary = run(config, model, archive_dir, preds["anylift"])
@@ -107,14 +103,19 @@ def main(argv=None):
     table = evaluate.markdown(results)
     print(evaluate.category_markdown(results) or table)
     print(f"lifted {summary['done']} clips, failed {len(summary['failed'])}")
+    q = quality_report(summary, results["anylift"]["clips"])
+    results["anylift"]["quality_flag"] = q
+    line = (f"quality flag: Spearman {q['spearman']:.2f} with WA-MPJPE100 over {q['clips']} clips; flags "
+            f"{q['worst_flagged']:.0%} of the worst 10 %, {q['flagged']:.0%} of all")
+    print(line)
     with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(table)
+        f.write(table + "\n" + line + "\n")
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(evaluate.json_safe(results), f, indent=1)
     if args.ablate:
         rows = {"default": results["anylift"]}
         for name, change in ABLATIONS.items():
-            variant = lift_config(args.set + [f"lift.{k}={v!r}" for k, v in change.items()])
+            variant = config_lib.override(copy.deepcopy(config), [f"lift.{k}={v!r}" for k, v in change.items()])
             out = os.path.join(args.out, "ablate", name.replace(" ", "_"))
             run(variant, model, archive_dir, out)
             rows[f"without {name}"] = evaluate.evaluate_dir(out, truth_dir, archive_dir)

@@ -20,7 +20,8 @@ import time
 import anylift_jax
 
 
-from anylift_jax import baselines, evaluate, lift, train, viz
+from anylift_jax import baselines, checkpoints, evaluate, lifting, train, viz
+from anylift_jax import config as config_lib
 from anylift_jax.data import build, heldout
 from anylift_jax.io import archive
 
@@ -33,7 +34,7 @@ def _stamp(msg, t0):
 
 def train_stage2(workdir, steps):
     """Build the Stage-2 store from the shipped TRAIN clips and train the tiny multi-view model."""
-    config = build.load_config(os.path.join(CONFIGS, "tiny_multi_view.py"))
+    config = config_lib.load(os.path.join(CONFIGS, "multi_view.py:tiny"))
     config.data.root = os.path.join(workdir, "stage2_data")
     config.train.num_steps = steps
     build.build(config, config.data.root)
@@ -61,17 +62,17 @@ def main(argv=None):
     clips, _ = archive.read_archive(archive_dir)
     _stamp(f"held-out benchmark: {len(clips)} clips in {archive_dir}", t0)
 
-    checkpoint = args.checkpoint or lift.SHIPPED_MODEL
+    checkpoint = args.checkpoint or lifting.SHIPPED_MODEL
     if args.train_steps:
         checkpoint = train_stage2(wd, args.train_steps)
         _stamp(f"trained a tiny Stage-2 model for {args.train_steps} steps in {checkpoint}", t0)
-    config = build.load_config(os.path.join(CONFIGS, "lift", "default.py"))
+    config = config_lib.load(os.path.join(CONFIGS, "lift", "default.py"))
     config.lift.fit_body = args.fit_body
     preds = {"anylift": os.path.join(wd, "lifted")}
     # The table must describe this run's model and settings: never resume from an earlier run's
     # outputs (lifting itself skips any valid output, whichever model wrote it).
     shutil.rmtree(preds["anylift"], ignore_errors=True)
-    summary = lift.lift_archive(config, train.load_model(checkpoint), archive_dir, preds["anylift"])
+    summary = lifting.lift_archive(config, checkpoints.load_model(checkpoint), archive_dir, preds["anylift"])
     _stamp(f"lifted with {checkpoint}: {summary['done']} done, {summary['skipped']} skipped", t0)
 
     for name in ("backproject", "smplify") if args.smplify else ("backproject",):
@@ -98,7 +99,7 @@ def main(argv=None):
         hoi_archive, hoi_truth = heldout.build_hoi(os.path.join(wd, "hoi_heldout"))
         lifted = os.path.join(wd, "hoi_lifted")
         shutil.rmtree(lifted, ignore_errors=True)
-        lift.lift_archive(config, train.load_model(lift.SHIPPED_HOI_MODEL), hoi_archive, lifted)
+        lifting.lift_archive(config, checkpoints.load_model(lifting.SHIPPED_HOI_MODEL), hoi_archive, lifted)
         table = evaluate.markdown(evaluate.evaluate_methods({"anylift (HOI)": lifted}, hoi_truth, input_dir=hoi_archive))
         print(table)
         with open(os.path.join(wd, "results_hoi.md"), "w") as f:

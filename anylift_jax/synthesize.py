@@ -17,6 +17,7 @@ Clips are split across processes and, within a batch, across devices. `--evaluat
 rendered from mocap only) then compares the recovered 3D motion with the truth against single-view
 baselines and SDS without line losses, and writes DIR/evaluation.json.
 """
+import argparse
 import dataclasses
 import json
 import os
@@ -24,21 +25,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
 import tqdm
+from absl import logging as absl_logging
 from flax import nnx
 
-from anylift_jax import baselines, lift, metrics, sds, sharding, train, views
-from anylift_jax.data import build, cameras, mocap, pipeline, render2d, store
+from anylift_jax import config as config_lib
+from anylift_jax import baselines, checkpoints, lifting, metrics, sds, sharding, train
+from anylift_jax.data import build, cameras, mocap, render2d, stage1, store
 from anylift_jax.data import normalize as nz
 from anylift_jax.diffusion.schedules import make_schedule
 from anylift_jax.geometry import triangulate as tri
 from anylift_jax.io import archive
 
-# The prior's data source (config.prior.data.name), a key of train.DATA_SOURCES.
+# The prior's data source (config.prior.data.name), a key of data.sources.SOURCES.
 PRIOR_SOURCE = "stage1_hybrid"
 
 
@@ -64,86 +66,6 @@ def render_inputs(config, out):
     return out
 
 
-def read_inputs(folder):
-    clips, errors = archive.read_archive(folder)
-    if errors:
-        raise archive.ArchiveError(f"{errors[0][0]}: {errors[0][1]}")
-    if not clips:
-        raise archive.ArchiveError(f"{folder}: no *.npz clips")
-    return clips
-
-
-# ------------------------------------------------------------------------------------ prior data
-class ArchiveWindows:
-    """The global source of the Stage-1 prior: T-frame windows (stride 1) of archive clips.
-
-    Item i (deterministic in (seed, i)) is window i mod n in model space, decomposed, with the
-    camera condition C (d₀ from the person-height prior, as at synthesis time), a random line
-    partner (a camera of the V-view ring around the estimated frame-0 pelvis with probability
-    `ring_partner_prob`, else an epipole uniform in ±epipole_range), a random occlusion, and
-    is_proj = 0 (Eq. 2 + Eq. 3). Keys and shapes as `train.MocapProjectionSource`.
-    """
-
-    def __init__(self, folder, num_frames, seed, *, ring_views, ring_partner_prob, epipole_range,
-                 occlusion_prob, score_threshold, epoch_size):
-        clips = read_inputs(folder)
-        wins = [w for i, c in enumerate(clips)
-                for w in lift.make_windows(i, c, num_frames, num_frames - 1, score_threshold)]
-        self.x = np.stack([w.x for w in wins])
-        self.valid = np.stack([w.valid for w in wins]) > 0
-        self.mask = np.stack([w.mask for w in wins])
-        self.w2c = np.stack([w.w2c for w in wins])
-        self.scale = np.stack([w.scale for w in wins])
-        self.center = np.stack([w.center for w in wins])
-        pelvis, d0 = jax.vmap(views.estimate_pelvis0)(self.w2c[:, 0], self.scale, self.center)
-        self.pelvis0, d0 = np.asarray(pelvis, np.float32), np.asarray(d0, np.float32)
-        self.cam = nz.camera_condition(self.w2c, d0).astype(np.float32)
-        self.seed, self.ring_views, self.epoch_size = seed, ring_views, max(epoch_size, len(wins))
-        self.ring_partner_prob, self.epipole_range = ring_partner_prob, epipole_range
-        self.occlusion_prob = occlusion_prob
-
-    def __len__(self):
-        return self.epoch_size
-
-    def __getitem__(self, index):
-        rng = np.random.default_rng([self.seed, index])
-        i = index % len(self.x)
-        mask, w2c = self.mask[i], self.w2c[i]
-        jm = pipeline.joint_mask(self.valid[i], mask, rng, self.occlusion_prob)
-        x = nz.compose(self.x[i])
-        if rng.random() < self.ring_partner_prob:
-            partner = pipeline.ring_partner_center(w2c[0], self.pelvis0[i], self.ring_views, rng)
-            params = nz.NormParams(self.scale[i], self.center[i])
-            e = nz.epipole(w2c, np.broadcast_to(partner, (len(w2c), 3)), params)
-        else:
-            e = np.append(rng.uniform(-self.epipole_range, self.epipole_range, 2), 1.0)
-        lines = nz.condition_lines(x, e.astype(np.float32))
-        return {
-            "x0": np.where(jm[..., None], self.x[i], 0.0).astype(np.float32),
-            "cam": (self.cam[i] * mask[:, None]).astype(np.float32),
-            "lines": np.where(jm[..., None], lines, 0.0).astype(np.float32),
-            "mask": mask.astype(np.float32),
-            "joint_mask": jm.astype(np.float32),
-            "is_proj": np.float32(0.0),
-        }
-
-
-def prior_iterator(config, *, process_index, process_count, seed):
-    """`train` data source PRIOR_SOURCE: archive windows mixed with X^proj of `config.data.clips`
-    (`train.MocapProjectionSource`, every item a local projection) at `config.data.proj_fraction`."""
-    d = config.data
-    glob = ArchiveWindows(d.archive, d.num_frames, seed, ring_views=d.views,
-                          ring_partner_prob=d.ring_partner_prob, epipole_range=d.epipole_range,
-                          occlusion_prob=d.occlusion_prob, score_threshold=d.score_threshold,
-                          epoch_size=d.epoch_size)
-    proj = train.MocapProjectionSource(d.clips, d.num_frames, 1.0, d.epoch_size, seed + 1)
-    sources = [pipeline.EpochShuffle(pipeline.host_shard(s, process_index, process_count), seed + i)
-               for i, s in enumerate((glob, proj))]
-    ds = grain.MapDataset.mix(sources, [1.0 - d.proj_fraction, d.proj_fraction])
-    ds = ds.batch(d.batch_size // process_count, drop_remainder=True)
-    return iter(ds.to_iter_dataset())
-
-
 # ----------------------------------------------------------------------------------------- prior
 def prior_config(config, archive_dir):
     p = config.prior.copy_and_resolve_references()
@@ -151,23 +73,11 @@ def prior_config(config, archive_dir):
     return p
 
 
-def load_checkpoint(config, workdir):
-    """(graphdef, rest, EMA params) of the newest checkpoint of a `train` run in `workdir`."""
-    mesh = sharding.make_mesh()
-    graphdef, rest, state, _ = train.init_state(config, mesh)
-    manager = train.checkpoint_manager(config, workdir)
-    if manager.latest_step() is None:
-        raise FileNotFoundError(f"{workdir}/checkpoints: no checkpoint to load the prior from")
-    state, _ = train.restore_latest(manager, state, None)
-    manager.close()
-    return graphdef, rest, state["ema"]
-
-
 def train_prior(config, archive_dir, workdir):
     """Train (or resume) the Stage-1 prior in `workdir`; returns (prior config, graphdef, rest, params)."""
     p = prior_config(config, archive_dir)
     train.train(p, os.fspath(workdir))
-    return (p, *load_checkpoint(p, workdir))
+    return (p, *checkpoints.load_model(workdir)[1:])
 
 
 # ------------------------------------------------------------------------------------------- SDS
@@ -235,7 +145,7 @@ def synthesize_motions(config, clips, model, out_dir, sds_cfg, *, fit_body=True,
     T = pcfg.data.num_frames
     mine = list(enumerate(clips))[jax.process_index()::jax.process_count()]
     todo = [(i, c) for i, c in mine if not (out_dir / f"{c.clip_id}.npz").exists()]
-    wins = [w for i, c in todo for w in lift.make_windows(i, c, T, 0, config.inputs.score_threshold)]
+    wins = [w for i, c in todo for w in lifting.windows.make_windows(i, c, T, 0, config.inputs.score_threshold)]
     mesh = sharding.make_mesh()
     local_devices = jax.local_device_count()
     per_batch = -(-config.sds.clips_per_batch // local_devices) * local_devices
@@ -256,7 +166,7 @@ def synthesize_motions(config, clips, model, out_dir, sds_cfg, *, fit_body=True,
         chunk = wins[b * per_batch:(b + 1) * per_batch]
         real = len(chunk)
         # Fixed batch shape (one compilation); a process out of windows still joins the jit.
-        filler = chunk[-1] if chunk else wins[-1] if wins else lift.make_windows(
+        filler = chunk[-1] if chunk else wins[-1] if wins else lifting.windows.make_windows(
             0, clips[0], T, 0, config.inputs.score_threshold)[0]
         chunk = chunk + [filler] * (per_batch - real)
         arrays = {f: np.stack([getattr(w, f) for w in chunk]) for f in ("x", "valid", "mask", "w2c", "scale", "center")}
@@ -348,7 +258,7 @@ def prior(config, workdir, archive_dir):
     """The trained prior: from `config.prior_dir` when set, else trained (or resumed) in DIR/prior."""
     if config.prior_dir:
         p = prior_config(config, archive_dir)
-        return (p, *load_checkpoint(p, config.prior_dir))
+        return (p, *checkpoints.load_model(config.prior_dir)[1:])
     return train_prior(config, archive_dir, Path(workdir) / "prior")
 
 
@@ -356,7 +266,7 @@ def run(config, workdir, progress=True):
     """Steps 1–4 of the module docstring; returns a summary dict (also written to DIR/summary.json)."""
     workdir = Path(workdir)
     archive_dir = inputs_dir(config, workdir)
-    clips = read_inputs(archive_dir)
+    clips = stage1.read_inputs(archive_dir)
     model = prior(config, workdir, archive_dir)
     synthesize_motions(config, clips, model, workdir / "motions", sds_config(config),
                        fit_body=config.fit.enabled, progress=progress)
@@ -396,7 +306,7 @@ def evaluate(config, workdir, progress=True):
         raise ValueError("--evaluate needs inputs rendered from mocap (config.inputs.archive = '')")
     workdir = Path(workdir)
     archive_dir = inputs_dir(config, workdir)
-    clips = read_inputs(archive_dir)
+    clips = stage1.read_inputs(archive_dir)
     model = prior(config, workdir, archive_dir)
     truth_all = mocap.load_shipped(config.inputs.category)
     variants = {"sds": sds_config(config), "sds_no_line": dataclasses.replace(sds_config(config), line_weight=0.0)}
@@ -413,7 +323,7 @@ def evaluate(config, workdir, progress=True):
             table[f"{name} + triangulation + fit"] = _scores([mm["kp3d"][w][r] for (mm, w), r in zip(rows, real)], truth)
     # Single-view baselines on the same windows.
     T = model[0].data.num_frames
-    wins = [(c, w) for c in clips for w in lift.make_windows(0, c, T, 0, config.inputs.score_threshold)]
+    wins = [(c, w) for c in clips for w in lifting.windows.make_windows(0, c, T, 0, config.inputs.score_threshold)]
     real = [w.mask > 0 for _, w in wins]
     truth = [truth_all[w.frames[r]] for (_, w), r in zip(wins, real)]
     back = {c.clip_id: baselines.backproject(c, config.inputs.score_threshold) for c in clips}
@@ -437,26 +347,22 @@ def format_table(table):
     return "\n".join(rows)
 
 
-def main(argv):
-    del argv
-    from absl import flags, logging  # noqa: PLC0415
-    logging.set_verbosity(logging.WARNING)
-    f = flags.FLAGS
-    sharding.initialize(f.multihost)
-    os.makedirs(f.workdir, exist_ok=True)
-    if f.evaluate:
-        print(format_table(evaluate(f.config, f.workdir)))
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    config_lib.add_argument(parser, help="configs/synth/<x>.py[:variant]")
+    parser.add_argument("--workdir", required=True, help="inputs, prior, motions, store; re-running resumes")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="compare the recovered 3D with the truth (mocap-rendered inputs)")
+    parser.add_argument("--multihost", action="store_true", help="call jax.distributed.initialize() (one process per host)")
+    args = config_lib.parse(parser, argv)
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    sharding.initialize(args.multihost)
+    os.makedirs(args.workdir, exist_ok=True)
+    if args.evaluate:
+        print(format_table(evaluate(args.config, args.workdir)))
     else:
-        print(json.dumps(run(f.config, f.workdir), indent=1))
+        print(json.dumps(run(args.config, args.workdir), indent=1))
 
 
 if __name__ == "__main__":
-    from absl import app, flags
-    from ml_collections import config_flags
-
-    config_flags.DEFINE_config_file("config", None, "a configs/synth/*.py file", lock_config=True)
-    flags.DEFINE_string("workdir", None, "inputs, prior, motions, store; re-running resumes")
-    flags.DEFINE_bool("evaluate", False, "compare the recovered 3D with the truth (mocap-rendered inputs)")
-    flags.DEFINE_bool("multihost", False, "call jax.distributed.initialize() (one process per host)")
-    flags.mark_flags_as_required(["config", "workdir"])
-    app.run(main)
+    main()

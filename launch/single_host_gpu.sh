@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One process driving every GPU of this machine.
 # Usage: launch/single_host_gpu.sh [--dry-run] MODULE [ARGS...]
-#   e.g. launch/single_host_gpu.sh anylift_jax.train --config configs/paper_single_view.py --workdir runs/sv
+#   e.g. launch/single_host_gpu.sh anylift_jax.train --config configs/single_view.py:paper --workdir runs/sv
 # Run it from the repository root (config paths are relative). Variables: see launch/README.md.
 set -euo pipefail
 SCRIPT_NAME=single_host_gpu.sh

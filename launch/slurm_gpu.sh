@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Submit launch/slurm_gpu.sbatch with --ntasks-per-node derived from the GPUs per node.
 # Usage: launch/slurm_gpu.sh [--dry-run] MODULE [ARGS...]
-#   e.g. NODES=4 launch/slurm_gpu.sh anylift_jax.train --config configs/paper_single_view.py --workdir /scratch/sv
+#   e.g. NODES=4 launch/slurm_gpu.sh anylift_jax.train --config configs/single_view.py:paper --workdir /scratch/sv
 # Partition, account, time limit: sbatch's own SBATCH_PARTITION, SBATCH_ACCOUNT, SBATCH_TIMELIMIT.
 # Variables: see launch/README.md.
 set -euo pipefail

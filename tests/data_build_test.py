@@ -1,7 +1,7 @@
 """Stage-2 training rings are placed exactly as lifting places them (anylift_jax.data.build)."""
 import numpy as np
 
-from anylift_jax import lift, skeleton, views
+from anylift_jax import lifting, skeleton, views
 from anylift_jax.data import build, cameras, mocap, render2d
 from anylift_jax.geometry import cameras as geo
 from anylift_jax.io import archive
@@ -28,15 +28,15 @@ def test_input_rings_are_the_rings_lifting_places():
     clip = archive.Clip("c", np.where(seen[..., None], view0["keypoints"], 0.0).astype(np.float32),
                         view0["scores"], np.broadcast_to(view0["intrinsics"], (len(kp3d), 3, 3)),
                         view0["cam_c2w"], np.asarray(IMAGE), 30.0)
-    up_clip, R = lift.upright(clip)
+    up_clip, R = lifting.frames.upright(clip)
     turn_back = np.eye(4)
     turn_back[:3, :3] = R
-    windows = lift.make_windows(0, up_clip, LENGTH, LENGTH - STRIDE, views.SCORE_THRESHOLD)
+    windows = lifting.windows.make_windows(0, up_clip, LENGTH, LENGTH - STRIDE, views.SCORE_THRESHOLD)
     assert [r[0].start for r in rings] == [w.frames[0] for w in windows] == [0, 32, 64]
     off_truth = []
     for (win, view, ring, track), w in zip(rings, windows):
         np.testing.assert_array_equal(view["keypoints"], view0["keypoints"][win])
-        w2c_v, _, _ = lift.ring_geometry(w.w2c, w.scale, w.center, w.track, V)
+        w2c_v, _, _ = lifting.sampling.ring_geometry(w.w2c, w.scale, w.center, w.track, V)
         np.testing.assert_allclose(ring, np.asarray(w2c_v) @ turn_back, atol=1e-4)
         # the stored track is the window's estimate, in world coordinates
         np.testing.assert_allclose(geo.transform(w2c[win], track[:, None])[:, 0], w.track, atol=1e-4)

@@ -4,6 +4,7 @@ import grain
 import numpy as np
 import pytest
 
+from anylift_jax import config as config_lib
 from anylift_jax import skeleton
 from anylift_jax.data import build, pipeline, store
 from anylift_jax.data import normalize as nz
@@ -15,7 +16,7 @@ IDENTITY = np.eye(4)[:3].ravel()
 
 
 def _config(name, root):
-    c = build.load_config(f"configs/data/{name}.py")
+    c = config_lib.load(f"configs/data/{name}.py")
     c.data.batch_size = B
     d = c.data
     d.root, d.num_frames, d.renders_per_clip, d.renders_per_shard = str(root), T, 2, 3

@@ -3,37 +3,28 @@ an HOI model, the triangulation + object-pose step on oracle views, and a tiny H
 and lifting an archive end to end."""
 import dataclasses
 import functools
-import importlib.util
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
-from anylift_jax import lift, sharding, train
+from anylift_jax import config as config_lib
+from anylift_jax import checkpoints, lifting, sharding, train
 from anylift_jax.data import build, cameras, mocap, pipeline, render2d, store
 from anylift_jax.data import normalize as nz
 from anylift_jax.hoi import metrics, objects, synth
 from anylift_jax.io import archive
 from opencv_reference import project_sequence
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 CLIP = "amp_humanoid_walk"  # 77 frames: keeps the tests fast
 T = 16  # frames per store window and model window
 W, H = 1280, 720
 
 
-def load_config(name, arg=None):
-    spec = importlib.util.spec_from_file_location(Path(name).stem, CONFIGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg) if arg is not None else module.get_config()
-
-
 @pytest.fixture(scope="module")
 def hoi_store(tmp_path_factory):
     """configs/data/hoi_multi_view.py, one T-frame window per clip and render, a noise-free input view."""
-    c = load_config("data/hoi_multi_view")
+    c = config_lib.load("configs/data/hoi_multi_view.py")
     d = c.data
     d.update(root=str(tmp_path_factory.mktemp("hoi")), num_frames=T, renders_per_clip=2,
              window_stride=1000, renders_per_shard=4, batch_size=8)
@@ -117,9 +108,9 @@ def test_windows_of_an_hoi_model_keep_the_body_model_space():
     _, arrays = _hoi_clip("push_box", "internet", render2d.NoiseConfig())
     clip = archive.clip_from_arrays("hoi", arrays)
     human = archive.clip_from_arrays("human", {k: v for k, v in arrays.items() if not k.startswith("object")})
-    base = lift.make_windows(0, clip, 32, 8, 0.3)
+    base = lifting.windows.make_windows(0, clip, 32, 8, 0.3)
     for c in (clip, human):
-        wins = lift.make_windows(0, c, 32, 8, 0.3, num_object_keypoints=8)
+        wins = lifting.windows.make_windows(0, c, 32, 8, 0.3, num_object_keypoints=8)
         assert len(wins) == len(base)
         for w, b in zip(wins, base):
             assert w.x.shape == (32, 25, 2) and w.valid.shape == (32, 25)
@@ -132,12 +123,12 @@ def test_windows_of_an_hoi_model_keep_the_body_model_space():
             else:
                 seen = (clip.object_scores[w.frames] > 0.3) & (b.mask[:, None] > 0)
                 np.testing.assert_array_equal(w.valid[:, 17:], seen)
-    assert lift.object_problem(human, 8, "box") is None and lift.object_problem(clip, 8, "box") is None
-    assert "no object keypoints" in lift.object_problem(clip, 0, None)
-    assert "trained on 'table'" in lift.object_problem(clip, 8, "table")
-    assert "takes 10" in lift.object_problem(clip, 10, None)
+    assert lifting.objects.object_problem(human, 8, "box") is None and lifting.objects.object_problem(clip, 8, "box") is None
+    assert "no object keypoints" in lifting.objects.object_problem(clip, 0, None)
+    assert "trained on 'table'" in lifting.objects.object_problem(clip, 8, "table")
+    assert "takes 10" in lifting.objects.object_problem(clip, 10, None)
     odd = dataclasses.replace(clip, object_category="sofa")
-    assert "unknown object category 'sofa'" in lift.object_problem(odd, 8, None)
+    assert "unknown object category 'sofa'" in lifting.objects.object_problem(odd, 8, None)
 
 
 def test_triangulation_and_pose_on_oracle_views_recover_the_object():
@@ -146,26 +137,26 @@ def test_triangulation_and_pose_on_oracle_views_recover_the_object():
     seq, arrays = _hoi_clip("carry_box", "track", render2d.CLEAN, seed=1)
     clip = archive.clip_from_arrays("hoi", arrays)
     n, V = len(seq.kp3d), 4
-    (w,) = lift.make_windows(0, clip, n, 0, 0.3, num_object_keypoints=8)  # one window, the whole clip
-    w2c_v, A, _ = jax.jit(functools.partial(lift.ring_geometry, num_views=V))(w.w2c, w.scale, w.center, w.track)
+    (w,) = lifting.windows.make_windows(0, clip, n, 0, 0.3, num_object_keypoints=8)  # one window, the whole clip
+    w2c_v, A, _ = jax.jit(functools.partial(lifting.sampling.ring_geometry, num_views=V))(w.w2c, w.scale, w.center, w.track)
     truth = np.concatenate([seq.kp3d, seq.object_kp3d], 1)  # (T, 25, 3)
     w2c_v, A = np.asarray(w2c_v), np.asarray(A)
     oracle = [project_sequence(truth, w2c_v[v], np.broadcast_to(A[v], (n, 3, 3))) for v in range(1, V)]
     xg = np.stack([nz.compose(w.x)] + oracle).astype(np.float32)  # (V, T, 25, 2) model coordinates
-    kp3d = np.asarray(jax.jit(lift.triangulate_views, static_argnums=4)(
+    kp3d = np.asarray(jax.jit(lifting.sampling.triangulate_views, static_argnums=4)(
         xg[None], A[None], w2c_v[None], w.valid[None], 1.0))[0]
     err = np.linalg.norm(kp3d - truth, axis=-1) * 1000
     assert err.max() < 1.0, err.max()  # mm, hidden object corners included
     observed = clip.object_scores > 0.3
     assert 0 < observed.mean() < 1  # the box hides some of its corners
-    pose = lift.object_pose(kp3d[:, 17:], observed, clip.object_category)
+    pose = lifting.objects.object_pose(kp3d[:, 17:], observed, clip.object_category, 1e-3)
     rot, trans, scale = (np.asarray(e) for e in metrics.pose_error(
         (pose["object_rot6d"], pose["object_transl"], pose["object_scale"]),
         (seq.object_rot6d, seq.object_transl, seq.object_scale)))
     print(f"oracle object pose: rotation max {rot.max():.3f} deg, translation max {trans.max():.2f} mm, "
           f"scale {float(scale):.4f} %")
     assert rot.max() < 2.0 and trans.max() < 10.0 and scale < 1.0
-    assert lift.object_pose(kp3d[:, 17:], np.zeros_like(observed), "box") is None
+    assert lifting.objects.object_pose(kp3d[:, 17:], np.zeros_like(observed), "box", 1e-3) is None
     # the evaluation summary of hoi.metrics agrees with the per-frame errors
     truth_arrays = {"object_rot6d": seq.object_rot6d, "object_transl": seq.object_transl,
                     "object_scale": seq.object_scale, "contact": seq.contact}
@@ -178,7 +169,7 @@ def test_triangulation_and_pose_on_oracle_views_recover_the_object():
 
 
 def _lift_config():
-    c = load_config("lift/default")
+    c = config_lib.load("configs/lift/default.py")
     c.lift.update(fit_body=False, batch_size=8, overlap=4, clips_per_batch=4)
     return c
 
@@ -191,7 +182,7 @@ def _write_archive(folder, clips):
 
 @pytest.mark.slow  # a tiny training and three lifting compiles, ~70 s on 2 busy cores
 def test_tiny_hoi_model_trains_and_lifts_an_archive(hoi_store, tmp_path, capsys):
-    config = load_config("hoi", "box")
+    config = config_lib.load("configs/hoi.py:paper,box")
     config.model.update(d_model=32, num_layers=1, num_heads=2, head_dim=16, ffn_dim=64, dropout=0.0)
     config.data = hoi_store.data
     config.diffusion.sample_steps = 2
@@ -199,14 +190,14 @@ def test_tiny_hoi_model_trains_and_lifts_an_archive(hoi_store, tmp_path, capsys)
     config.train.update(num_steps=4, checkpoint_every=4, log_every=2, sample_every=0)
     state = train.train(config, str(tmp_path / "run"))
     assert int(state["step"]) == 4
-    model = train.load_model(str(tmp_path / "run"))
+    model = checkpoints.load_model(str(tmp_path / "run"))
     assert model[0].model.num_object_keypoints == 8 and model[0].data.object_category == "box"
 
     seq, box = _hoi_clip("push_box", "internet", render2d.NoiseConfig(), seed=2)
     _, chair = _hoi_clip("move_chair", "orbit", render2d.NoiseConfig(), seed=3)
     human = {k: v for k, v in box.items() if not k.startswith("object")}
     _write_archive(tmp_path / "in", {"box": box, "chair": chair, "human": human})
-    summary = lift.lift_archive(_lift_config(), model, tmp_path / "in", tmp_path / "out", progress=False)
+    summary = lifting.lift_archive(_lift_config(), model, tmp_path / "in", tmp_path / "out", progress=False)
     assert summary == {"done": 3, "skipped": 0, "failed": []}
     out = {n: archive.validate_output(tmp_path / "out" / f"{n}.npz") for n in ("box", "chair", "human")}
     n = len(seq.kp3d)
@@ -218,18 +209,18 @@ def test_tiny_hoi_model_trains_and_lifts_an_archive(hoi_store, tmp_path, capsys)
     assert "trained on 'box' objects, not 'chair'" in capsys.readouterr().err
 
     # A human-only model ignores the object (one warning) and lifts the human as without it.
-    human_model = load_config("tiny_multi_view")
+    human_model = config_lib.load("configs/multi_view.py:tiny")
     human_model.model.update(d_model=32, num_layers=1, num_heads=2, head_dim=16, ffn_dim=64)
     human_model.data.num_frames = T
     human_model.diffusion.sample_steps = 2
     graphdef, rest, hstate, _ = train.init_state(human_model, sharding.make_mesh())
     hmodel = (human_model, graphdef, rest, hstate["params"])
     _write_archive(tmp_path / "in2", {"box": box, "box_again": box})
-    lift.lift_archive(_lift_config(), hmodel, tmp_path / "in2", tmp_path / "out2", progress=False)
+    lifting.lift_archive(_lift_config(), hmodel, tmp_path / "in2", tmp_path / "out2", progress=False)
     err = capsys.readouterr().err
     assert err.count("the model takes no object keypoints") == 1
     _write_archive(tmp_path / "in3", {"box": human})
-    lift.lift_archive(_lift_config(), hmodel, tmp_path / "in3", tmp_path / "out3", progress=False)
+    lifting.lift_archive(_lift_config(), hmodel, tmp_path / "in3", tmp_path / "out3", progress=False)
     with_obj = archive.validate_output(tmp_path / "out2" / "box.npz")
     without = archive.validate_output(tmp_path / "out3" / "box.npz")
     assert not set(archive.OBJECT_POSE_KEYS) & set(with_obj)

@@ -21,7 +21,7 @@ SCRIPT_VARS = ["DRY_RUN", "PYTHON", "JAX_PLATFORMS", "XLA_PYTHON_CLIENT_MEM_FRAC
                "JAX_LOCAL_DEVICE_IDS", "GPUS_PER_NODE", "NODES", "PROCESS_PER", "JOB_NAME", "REPO_DIR", "TPU_NAME",
                "ZONE", "PROJECT", "ACCELERATOR_TYPE", "RUNTIME_VERSION", "SPOT", "SRC_DIR", "PYTHON_VERSION",
                "PIP_EXTRAS", "JAX_SPEC", "RUN_NAME", "DETACH", "FOLLOW", "LOG_LINES"]
-PROGRAM = ["anylift_jax.train", "--config", "configs/tiny.py", "--workdir", "runs/a b", "--config.seed=3"]
+PROGRAM = ["anylift_jax.train", "--config", "configs/single_view.py:tiny", "--workdir", "runs/a b", "--config.seed=3"]
 
 
 def script(name, *args, env=None, cwd=REPO, path_prefix=None):

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
 
-from anylift_jax import baselines, lift, metrics, skeleton, views
+from anylift_jax import baselines, checkpoints, lifting, metrics, skeleton, views
+from anylift_jax import config as config_lib
+from anylift_jax import lift as lift_program
 from anylift_jax.data import heldout, mocap
 from anylift_jax.data.normalize import compose, decompose
 from anylift_jax.io import archive
@@ -19,7 +21,7 @@ from opencv_reference import project_sequence
 
 @pytest.mark.parametrize("T,length,overlap", [(10, 64, 16), (64, 64, 16), (65, 64, 16), (300, 64, 16), (97, 32, 8)])
 def test_windows_cover_the_clip_with_the_overlap(T, length, overlap):
-    starts = lift.window_starts(T, length, overlap)
+    starts = lifting.windows.window_starts(T, length, overlap)
     assert starts[0] == 0 and starts[-1] + length >= T
     assert all(b - a <= length - overlap for a, b in zip(starts, starts[1:]))
 
@@ -29,8 +31,8 @@ def test_blending_windows_reproduces_a_signal():
     T, length, overlap = 150, 64, 16
     signal = np.sin(np.linspace(0, 6, T))
     acc, wsum = np.zeros(T), np.zeros(T)
-    ramp = lift.blend_weights(length, overlap)
-    for s in lift.window_starts(T, length, overlap):
+    ramp = lifting.windows.blend_weights(length, overlap)
+    for s in lifting.windows.window_starts(T, length, overlap):
         idx = np.arange(s, s + length)
         acc[idx] += ramp * signal[idx]
         wsum[idx] += ramp
@@ -54,7 +56,7 @@ def test_constant_size_depth_undoes_a_depth_error_along_the_rays(clip_and_truth)
     T = len(kp3d)
     factor = np.exp(0.15 * np.sin(2 * np.pi * np.arange(T) / T))[:, None, None]
     wrong = world(cam(kp3d) * factor)
-    out = cam(lift.constant_size_depth(wrong, clip, sigma=1.0))
+    out = cam(lifting.depth.constant_size_depth(wrong, clip, sigma=1.0))
     # Every point stays on its ray: the input view's image is unchanged.
     np.testing.assert_allclose(out[..., :2] / out[..., 2:], cam(wrong)[..., :2] / cam(wrong)[..., 2:], atol=1e-6)
     ratio = out[..., 2] / cam(kp3d)[..., 2]
@@ -70,7 +72,7 @@ def test_size_prior_weight_blends_the_triangulated_size_with_the_prior(clip_and_
     clip, kp3d = clip_and_truth
     eye = clip.cam_c2w[:, None, :3, 3].astype(np.float64)
     scaled = lambda k, c: eye + (k - eye) * c
-    small, large = (lift.constant_size_depth(scaled(kp3d, c), clip, 5.0, prior_weight) for c in (0.8, 1.25))
+    small, large = (lifting.depth.constant_size_depth(scaled(kp3d, c), clip, 5.0, prior_weight) for c in (0.8, 1.25))
     ratio = np.linalg.norm(small - eye, axis=-1) / np.linalg.norm(large - eye, axis=-1)
     np.testing.assert_allclose(ratio, (0.8 / 1.25) ** (1.0 - prior_weight), rtol=1e-4)
     # Points stay on their input rays.
@@ -82,7 +84,7 @@ def test_prior_bone_lengths_are_the_default_anny_body():
     from anylift_jax.body.model import get_body_model
     body = get_body_model("anny")
     kp = np.asarray(body.keypoints(body.init_params((), 1)))[0]
-    np.testing.assert_allclose([np.linalg.norm(kp[a] - kp[b]) for a, b in skeleton.BONES], lift.PRIOR_BONE_LENGTHS,
+    np.testing.assert_allclose([np.linalg.norm(kp[a] - kp[b]) for a, b in skeleton.BONES], lifting.depth.PRIOR_BONE_LENGTHS,
                                atol=6e-4)
 
 
@@ -96,8 +98,10 @@ def test_planted_feet_depth_reduces_a_depth_error_along_the_rays(clip_and_truth)
     noise = gaussian_filter1d(np.random.default_rng(1).normal(size=len(kp3d)), 4)
     factor = np.exp(0.01 * noise / noise.std())[:, None, None]
     wrong = eye + (kp3d - eye) * factor
-    assert (lift.planted(wrong, clip.fps) == lift.planted(kp3d, clip.fps)).mean() > 0.95
-    out = lift.planted_feet_depth(wrong, clip).astype(np.float64)
+    lc = config_lib.load(lifting.DEFAULT_CONFIG).lift
+    planted = [lifting.depth.planted(k, clip.fps, lc.planted_speed, lc.planted_height) for k in (wrong, kp3d)]
+    assert (planted[0] == planted[1]).mean() > 0.95
+    out = lifting.depth.planted_feet_depth(wrong, clip, lc).astype(np.float64)
     assert np.abs(np.cross(out - eye, kp3d - eye)).max() < 1e-4  # every point stays on its input ray
     ratio = np.linalg.norm(out - eye, axis=-1) / np.linalg.norm(kp3d - eye, axis=-1)
     assert np.abs(ratio - 1).mean() < 0.8 * np.abs(factor - 1).mean()
@@ -113,11 +117,11 @@ def test_track_depth_removes_frame_to_frame_depth_noise(clip_and_truth):
     eye = clip.cam_c2w[:, None, :3, 3].astype(np.float64)
     factor = np.exp(0.02 * np.random.default_rng(2).normal(size=len(kp3d)))[:, None, None]
     wrong = eye + (kp3d - eye) * factor
-    out = lift.track_depth(wrong, clip, 7.0).astype(np.float64)
+    out = lifting.depth.track_depth(wrong, clip, 7.0).astype(np.float64)
     assert np.abs(np.cross(out - eye, wrong - eye)).max() < 1e-4
     ratio = lambda k: np.linalg.norm(k - eye, axis=-1) / np.linalg.norm(kp3d - eye, axis=-1)
     assert np.abs(ratio(out) - 1).mean() < 0.3 * np.abs(factor - 1).mean()
-    assert np.abs(ratio(lift.track_depth(kp3d, clip, 7.0)) - 1).mean() < 0.25 * np.abs(factor - 1).mean()
+    assert np.abs(ratio(lifting.depth.track_depth(kp3d, clip, 7.0)) - 1).mean() < 0.25 * np.abs(factor - 1).mean()
 
 
 def test_on_input_rays_puts_the_motion_back_on_the_detections(clip_and_truth):
@@ -133,7 +137,7 @@ def test_on_input_rays_puts_the_motion_back_on_the_detections(clip_and_truth):
     T = len(kp3d)
     offset = 0.05 * np.stack([np.sin(np.arange(T) / 20), np.cos(np.arange(T) / 30), 0 * np.arange(T)], -1)
     wrong = kp3d + np.einsum("tij,tj->ti", R, offset)[:, None]
-    out = lift.on_input_rays(wrong, exact, views.SCORE_THRESHOLD, sigma=2.0)
+    out = lifting.depth.on_input_rays(wrong, exact, views.SCORE_THRESHOLD, sigma=2.0, min_score=0.1)
     depth = lambda k: np.einsum("tj,tkj->tk", R[:, :, 2], k - eye)
     np.testing.assert_allclose(depth(out), depth(wrong), atol=1e-6)
     seen = np.arange(17) != wrist
@@ -146,18 +150,18 @@ def test_consistent_views_are_the_projections_of_one_motion(clip_and_truth):
     """`consistent` keeps the input view, keeps views that already agree (true projections into
     the ring), and turns disagreeing views into OpenCV's projections of their triangulation."""
     clip, kp3d = clip_and_truth
-    w = lift.make_windows(0, clip, 32, 8, 0.5)[0]
-    w2c_v, A, _ = lift.ring_geometry(w.w2c, w.scale, w.center, w.track, 4)
+    w = lifting.windows.make_windows(0, clip, 32, 8, 0.5)[0]
+    w2c_v, A, _ = lifting.sampling.ring_geometry(w.w2c, w.scale, w.center, w.track, 4)
     w2c_v, A = np.asarray(w2c_v, np.float64), np.asarray(A, np.float64)
     truth = np.stack([project_sequence(kp3d[w.frames], w2c_v[v], A[v]) for v in range(4)])[None]
     valid = np.ones((1, 32, 17), np.float32)
     args = dict(A=A[None], w2c_v=w2c_v[None], valid=valid, view_weight=0.1)
     x0 = decompose(truth)
-    np.testing.assert_allclose(lift.consistent(x0, **args), x0, atol=2e-4)
+    np.testing.assert_allclose(lifting.sampling.consistent(x0, **args), x0, atol=2e-4)
     noisy = x0 + np.random.default_rng(0).normal(0, 0.05, x0.shape) * (np.arange(4) > 0)[:, None, None, None]
-    out = np.asarray(lift.consistent(noisy, **args), np.float64)
+    out = np.asarray(lifting.sampling.consistent(noisy, **args), np.float64)
     np.testing.assert_allclose(out[:, 0], noisy[:, 0], atol=1e-6)
-    kp = np.asarray(lift.triangulate_views(compose(noisy), A[None], w2c_v[None], valid, 0.1))[0]
+    kp = np.asarray(lifting.sampling.triangulate_views(compose(noisy), A[None], w2c_v[None], valid, 0.1))[0]
     for v in range(1, 4):
         np.testing.assert_allclose(compose(out)[0, v], project_sequence(kp, w2c_v[v], A[v]), atol=2e-4)
     assert np.abs(out - noisy)[:, 1:].mean() > 0.02  # the disagreement was removed
@@ -173,7 +177,7 @@ def _lift_with_untrained_model(folder):
     _write_archive(folder / "archive")
     config, mesh = lift_model_config(), sharding.make_mesh()
     graphdef, rest, state, _ = train.init_state(config, mesh)
-    return lift.lift_archive(lift_config(), (config, graphdef, rest, state["ema"]), folder / "archive",
+    return lifting.lift_archive(lift_config(), (config, graphdef, rest, state["ema"]), folder / "archive",
                              folder / "lifted", progress=False)
 
 
@@ -206,10 +210,10 @@ def test_mirrored_clip_is_the_image_of_the_mirrored_motion(clip_and_truth):
     K[:, 0, 2] += 40.0  # an off-centre principal point: the flip must go through K
     exact = dataclasses.replace(clip, intrinsics=K, scores=np.ones_like(clip.scores))
     exact = dataclasses.replace(exact, keypoints=_project_cv2(kp3d, exact).astype(np.float32))
-    m = lift.mirrored(exact)
+    m = lifting.frames.mirrored(exact)
     np.testing.assert_allclose(m.keypoints, _project_cv2(mocap.mirror(kp3d), m), atol=1e-2)
     assert np.abs(m.keypoints - exact.keypoints).max() > 100  # it did move
-    twice = lift.mirrored(m)
+    twice = lifting.frames.mirrored(m)
     np.testing.assert_allclose(twice.keypoints, exact.keypoints, atol=1e-2)
     np.testing.assert_allclose(twice.cam_c2w, exact.cam_c2w, atol=1e-6)
 
@@ -224,17 +228,15 @@ def _turned(clip, seed):
 
 
 def _lift_both(clip, tmp_path, fit_body):
-    from anylift_jax import train
-    from anylift_jax.data.build import load_config
-    config = load_config(lift.DEFAULT_CONFIG)
+    config = config_lib.load(lifting.DEFAULT_CONFIG)
     config.lift.fit_body = fit_body
-    model = train.load_model(lift.SHIPPED_MODEL)
+    model = checkpoints.load_model(lifting.SHIPPED_MODEL)
     turned, M = _turned(clip, seed=4)
     outs = []
     for name, c in (("world", clip), ("turned", turned)):
         (tmp_path / name).mkdir()
         archive.write_clip(tmp_path / name / "hop.npz", c)
-        assert lift.lift_archive(config, model, tmp_path / name, tmp_path / f"{name}_out", progress=False)["done"] == 1
+        assert lifting.lift_archive(config, model, tmp_path / name, tmp_path / f"{name}_out", progress=False)["done"] == 1
         outs.append(archive.validate_output(tmp_path / f"{name}_out" / "hop.npz"))
     return outs, M
 
@@ -280,7 +282,7 @@ def test_object_pose_turns_back_with_the_world():
            "object_rot6d": np.asarray(matrix_to_rot6d(rot)), "object_transl": rng.normal(size=(5, 3)).astype(np.float32)}
     P = rng.normal(size=(8, 3)).astype(np.float32)
     points = lambda o: 0.5 * np.einsum("tij,mj->tmi", np.asarray(rot6d_to_matrix(o["object_rot6d"])), P) + o["object_transl"][:, None]
-    back = lift.to_clip_world(out, R)
+    back = lifting.frames.to_clip_world(out, R)
     np.testing.assert_allclose(points(back), points(out) @ R, atol=1e-5)
     np.testing.assert_allclose(back["keypoints3d"], out["keypoints3d"] @ R, atol=1e-6)
 
@@ -289,7 +291,7 @@ def _config_file(tmp_path):
     path = tmp_path / "lift_nofit.py"
     path.write_text(
         "import importlib.util, os\n"
-        f"spec = importlib.util.spec_from_file_location('d', {str(lift.DEFAULT_CONFIG)!r})\n"
+        f"spec = importlib.util.spec_from_file_location('d', {str(lifting.DEFAULT_CONFIG)!r})\n"
         "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
         "def get_config(arg=None):\n"
         "    c = m.get_config()\n"
@@ -305,17 +307,17 @@ def test_cli_lifts_resumes_and_reports_bad_clips(clip_and_truth, tmp_path, capsy
     archive.write_clip(inp / "hop.npz", clip)
     np.savez(inp / "broken.npz", keypoints=np.zeros((5, 17, 2)))
     args = ["--config", str(_config_file(tmp_path)), "--input", str(inp), "--output", str(out)]
-    assert lift.main(args) == 1  # the broken clip failed
+    assert lift_program.main(args) == 1  # the broken clip failed
     captured = capsys.readouterr()
-    assert "broken.npz" in captured.err and "done 1, skipped 0, failed 1" in captured.out
+    assert "broken.npz" in captured.err and "done 1, skipped 0, failed 1, flagged" in captured.out
     assert sorted(p.name for p in out.iterdir()) == ["hop.npz"]  # nothing partial, no temp files
     pred = archive.validate_output(out / "hop.npz")["keypoints3d"]
     # The shipped model recovers the pose far better than fixed-depth back-projection.
     ours = float(np.mean(metrics.pa_mpjpe(pred, kp3d)))
     naive = float(np.mean(metrics.pa_mpjpe(baselines.backproject(clip), kp3d)))
     assert ours < 0.6 * naive, (ours, naive)
-    assert lift.main(args) == 1
-    assert "done 0, skipped 1, failed 1" in capsys.readouterr().out
+    assert lift_program.main(args) == 1
+    assert "done 0, skipped 1, failed 1, flagged 0" in capsys.readouterr().out
 
 
 def test_nonfinite_triangulation_is_filled_from_neighbouring_frames(clip_and_truth, capsys):
@@ -325,7 +327,7 @@ def test_nonfinite_triangulation_is_filled_from_neighbouring_frames(clip_and_tru
     points = kp3d.copy()
     points[20:30] = np.nan
     points[:, 0] = np.nan  # the nose is never triangulated
-    out = lift.fill_nonfinite(points, clip)
+    out = lifting.depth.fill_nonfinite(points, clip)
     assert np.isfinite(out).all()
     np.testing.assert_array_equal(out[:20, 1:], kp3d[:20, 1:])
     np.testing.assert_array_equal(out[22, 1:], kp3d[19, 1:])  # nearest finite frame before
@@ -339,9 +341,9 @@ def test_nonfinite_triangulation_is_filled_from_neighbouring_frames(clip_and_tru
 
 def test_a_failing_step_falls_back_and_says_so(clip_and_truth, capsys):
     clip, kp3d = clip_and_truth
-    out = lift._guarded("planted_feet", lambda p: p * np.nan, kp3d, clip)
+    out = lifting.depth._guarded("planted_feet", lambda p: p * np.nan, kp3d, clip)
     np.testing.assert_array_equal(out, kp3d)
-    out = lift._guarded("track_depth", lambda p: np.linalg.inv(np.zeros((3, 3))), kp3d, clip)
+    out = lifting.depth._guarded("track_depth", lambda p: np.linalg.inv(np.zeros((3, 3))), kp3d, clip)
     np.testing.assert_array_equal(out, kp3d)
     err = capsys.readouterr().err
     assert "hop: lifting step planted_feet gave non-finite values" in err and "track_depth failed" in err
@@ -352,7 +354,6 @@ def test_rolls_and_flips_lift_to_finite_plausible_motion(name, tmp_path):
     """Motions outside what the depth steps assume (the body upside down, lying on the ground)
     lift with the default steps and the shipped model: every clip written, finite, the pose
     better than fixed-depth back-projection."""
-    from anylift_jax import train
     from anylift_jax.data import corpus
 
     kp3d = corpus.load(name)[:150]
@@ -363,7 +364,7 @@ def test_rolls_and_flips_lift_to_finite_plausible_motion(name, tmp_path):
         arrays = heldout.render_benchmark_clip(kp3d, kind, np.random.default_rng(1), image_size=(1920, 1080))
         archive.write_clip(inp / f"{kind}.npz", archive.clip_from_arrays(kind, arrays))
     config = _lift_config_no_fit()
-    summary = lift.lift_archive(config, train.load_model(lift.SHIPPED_MODEL), inp, tmp_path / "out", progress=False)
+    summary = lifting.lift_archive(config, checkpoints.load_model(lifting.SHIPPED_MODEL), inp, tmp_path / "out", progress=False)
     assert summary["done"] == 2 and not summary["failed"], summary
     for kind in ("track", "static"):
         pred = archive.validate_output(tmp_path / "out" / f"{kind}.npz")["keypoints3d"]
@@ -375,7 +376,32 @@ def test_rolls_and_flips_lift_to_finite_plausible_motion(name, tmp_path):
 
 
 def _lift_config_no_fit():
-    from anylift_jax.data.build import load_config
-    config = load_config(lift.DEFAULT_CONFIG)
+    config = config_lib.load(lifting.DEFAULT_CONFIG)
     config.lift.fit_body = False
     return config
+
+
+def test_quality_confidence_is_one_for_an_agreeing_lift_and_falls_with_each_sign(clip_and_truth):
+    """The per-frame confidence of `lifting.quality`: 1 where the mirror pass agrees, limbs keep
+    their length, the depth steps moved nothing and every joint is detected; lower as each sign of
+    a doubtful lift grows, in the frames where it grows."""
+    clip, kp3d = clip_and_truth
+    qc = config_lib.load(lifting.DEFAULT_CONFIG).quality
+    kp = kp3d.astype(np.float64)
+    full = dataclasses.replace(clip, scores=np.ones_like(clip.scores))
+    feats = lifting.quality.features(kp, kp, kp, kp, full, views.SCORE_THRESHOLD)
+    assert max(feats["mirror"].max(), feats["shift"].max()) < 1e-9 and feats["coverage"].min() == 1.0
+    base = lifting.quality.confidence(feats, qc)
+    assert base.min() > 0.8  # the truth's limbs vary only by the mocap's own noise
+    late = np.arange(len(kp)) >= 70  # a minority, so that the limbs' median lengths stay the early ones
+    worse = {
+        "mirror": lifting.quality.features(kp, kp + 0.1 * late[:, None, None], kp, kp, full, views.SCORE_THRESHOLD),
+        "shift": lifting.quality.features(kp, kp, kp, kp + np.where(late[:, None, None], 0.5 * (kp - full.cam_c2w[:, None, :3, 3]), 0),
+                                          full, views.SCORE_THRESHOLD),
+        "coverage": lifting.quality.features(kp, kp, kp, kp, dataclasses.replace(
+            full, scores=np.where(late[:, None], 0.0, full.scores).astype(np.float32)), views.SCORE_THRESHOLD),
+    }
+    for name, f in worse.items():
+        conf = lifting.quality.confidence(f, qc)
+        assert np.allclose(conf[~late], base[~late], atol=1e-6), name
+        assert (conf[late] < 0.5 * base[late]).all(), name

@@ -6,7 +6,7 @@ both processes end with bit-identical parameters, equal to a single-process run 
 process's 8 devices fed the same global batches; the resume restored the checkpoint; the lifted
 outputs cover every clip exactly once.
 
-Why "the same global batches" and not "the same data pipeline": `train.mocap_projection_iterator`
+Why "the same global batches" and not "the same data pipeline": `data.projection.iterator`
 gives host p the examples p, p + P, p + 2P, … of the shuffled stream, so with 2 hosts step 0's
 global batch is examples (0, 2, 4, 6, 1, 3, 5, 7), a permutation of the single-process batch
 (0, …, 7). The noise level and noise of the step are drawn per batch row, so a permuted batch

@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def train_config():
-    """configs/tiny.py, smaller still (one layer, batch 8 × 16 frames): seconds to compile."""
-    from anylift_jax.data.build import load_config  # noqa: PLC0415
+    """configs/single_view.py:tiny, smaller still (one layer, batch 8 × 16 frames): seconds to compile."""
+    from anylift_jax import config as config_lib  # noqa: PLC0415
 
-    c = load_config(ROOT / "configs" / "tiny.py")
+    c = config_lib.load(f"{ROOT}/configs/single_view.py:tiny")
     c.model.num_layers = 1
     c.data.update(batch_size=8, num_frames=16)
     c.optim.warmup_steps = 1  # nonzero learning rate from step 1, so parameters move
@@ -40,9 +40,9 @@ def lift_model_config():
 
 def lift_config():
     """configs/lift/default.py without the body fit (keypoints only), 8-window batches."""
-    from anylift_jax.data.build import load_config  # noqa: PLC0415
+    from anylift_jax import config as config_lib  # noqa: PLC0415
 
-    c = load_config(ROOT / "configs" / "lift" / "default.py")
+    c = config_lib.load(ROOT / "configs" / "lift" / "default.py")
     c.lift.update(fit_body=False, batch_size=8, overlap=4)
     return c
 
@@ -59,7 +59,7 @@ def main(workdir):
     import jax  # noqa: PLC0415
     from jax.experimental import multihost_utils  # noqa: PLC0415
 
-    from anylift_jax import lift, sharding, train  # noqa: PLC0415
+    from anylift_jax import lifting, sharding, train  # noqa: PLC0415
 
     sharding.initialize()
     rank, workdir = jax.process_index(), Path(workdir)
@@ -77,7 +77,7 @@ def main(workdir):
 
     lift_model = lift_model_config()
     graphdef, rest, lift_state, _ = train.init_state(lift_model, mesh)
-    summary = lift.lift_archive(lift_config(), (lift_model, graphdef, rest, lift_state["ema"]),
+    summary = lifting.lift_archive(lift_config(), (lift_model, graphdef, rest, lift_state["ema"]),
                                 workdir / "archive", workdir / "lifted", progress=False)
     (workdir / f"lift_{rank}.json").write_text(json.dumps(summary))
     multihost_utils.sync_global_devices("done")

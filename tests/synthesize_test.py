@@ -4,7 +4,7 @@ import pytest
 
 from anylift_jax import synthesize
 from anylift_jax.data import normalize as nz
-from anylift_jax.data import store
+from anylift_jax.data import stage1, store
 from configs.synth import hop
 
 # ~70 s on 2 shared CPU cores (a prior is trained and SDS compiled on 8 devices).
@@ -34,9 +34,9 @@ def done(tmp_path_factory):
 
 def test_archive_windows_are_model_space_with_lines_through_the_joints(done):
     config, workdir, _ = done
-    src = synthesize.ArchiveWindows(workdir / "inputs", 16, 0, ring_views=4, ring_partner_prob=0.5,
+    src = stage1.ArchiveWindows(workdir / "inputs", 16, 0, ring_views=4, ring_partner_prob=0.5,
                                     epipole_range=3.0, occlusion_prob=0.0, score_threshold=0.3, epoch_size=10)
-    clip = synthesize.read_inputs(workdir / "inputs")[0]
+    clip = stage1.read_inputs(workdir / "inputs")[0]
     item = src[0]
     jm = item["joint_mask"] > 0
     assert item["is_proj"] == 0 and jm.any()
@@ -78,7 +78,7 @@ def test_run_writes_motions_and_a_consistent_multi_view_store(done):
     np.testing.assert_allclose(offset, np.broadcast_to(offset[:1], offset.shape), atol=1e-4)
     rot = r["w2c"][:, 1:, :3, :3]
     np.testing.assert_allclose(rot, np.broadcast_to(rot[:1], rot.shape), atol=1e-6)
-    m = synthesize.load_motions(workdir / "motions", synthesize.read_inputs(workdir / "inputs"))
+    m = synthesize.load_motions(workdir / "motions", stage1.read_inputs(workdir / "inputs"))
     first = next(iter(m.values()))
     assert first["views"].shape == (3, 4, 16, 17, 2) and np.isfinite(first["kp3d"]).all()
 

@@ -1,7 +1,5 @@
 """Training program on 8 fake CPU devices: sharded step, overfitting, resume, sample quality, logs."""
-import importlib.util
 import json
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -10,22 +8,14 @@ import pytest
 from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
 
+from anylift_jax import config as config_lib
 from anylift_jax import sharding, skeleton, train, train_log, viz
 from anylift_jax.data import mocap, normalize
-
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-
-
-def load_config(name):
-    spec = importlib.util.spec_from_file_location(name, CONFIGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
-
+from anylift_jax.diffusion import samplers
 
 def tiny(**train_overrides):
     """The tiny preset, smaller still so that each compile takes seconds on a busy machine."""
-    c = load_config("tiny")
+    c = config_lib.load("configs/single_view.py:tiny")
     c.model.num_layers = 1
     c.data.update(batch_size=8, num_frames=16)
     c.optim.warmup_steps = 20
@@ -84,7 +74,7 @@ def test_resume_continues_exactly(tmp_path):
 @pytest.mark.slow
 def test_trained_tiny_model_samples_match_heldout_motion(tmp_path):
     """DDIM samples for held-out clips' conditioning (camera, lines) land near the real 2D motion."""
-    config = load_config("tiny")
+    config = config_lib.load("configs/single_view.py:tiny")
     config.train.update(num_steps=1500, checkpoint_every=1500)
     state = train.train(config, str(tmp_path))
     mesh = sharding.make_mesh()
@@ -92,7 +82,7 @@ def test_trained_tiny_model_samples_match_heldout_motion(tmp_path):
     held = config.copy_and_resolve_references()
     held.data.update(clips=mocap.HELDOUT, proj_fraction=0.0, batch_size=32)
     batch = jax.tree.map(jnp.asarray, next(train.make_iterator(held, seed=123)))
-    samples = train.sample(config, graphdef, rest, state["ema"], batch, jax.random.key(7))
+    samples = samplers.sample_model(config, graphdef, rest, state["ema"], batch, jax.random.key(7))
     truth = normalize.compose(batch["x0"])
 
     def error(x):  # mean 2D joint distance on the global motion, model units (frame-0 person = 1)
@@ -107,7 +97,7 @@ def test_trained_tiny_model_samples_match_heldout_motion(tmp_path):
 
 
 def test_multi_view_sampling_reproduces_the_input_view():
-    config = load_config("tiny_multi_view")
+    config = config_lib.load("configs/multi_view.py:tiny")
     config.model.num_layers = 1
     config.diffusion.sample_steps = 4
     mesh = sharding.make_mesh()
@@ -117,7 +107,7 @@ def test_multi_view_sampling_reproduces_the_input_view():
     batch = {"x0": jnp.asarray(r.normal(size=(b, v, t, k, 2)) * 0.3, jnp.float32),
              "cam": jnp.zeros((b, v, t, 12)), "mask": jnp.ones((b, t)).at[:, -2:].set(0),
              "joint_mask": jnp.ones((b, v, t, k)).at[:, 0, :, 0].set(0)}
-    out = train.sample(config, graphdef, rest, state["params"], batch, jax.random.key(0))
+    out = samplers.sample_model(config, graphdef, rest, state["params"], batch, jax.random.key(0))
     assert out.shape == (b, v, t, k, 2)
     np.testing.assert_allclose(out[:, 0, :-2, 1:], batch["x0"][:, 0, :-2, 1:], atol=1e-6)
     assert np.abs(np.asarray(out[:, 0, :-2, 0] - batch["x0"][:, 0, :-2, 0])).min() > 0  # hidden joint sampled

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import anylift_jax
+from anylift_jax import config as config_lib
 from anylift_jax.data import build, pipeline
 
 CONFIGS = anylift_jax.CONFIGS / "data"
@@ -33,7 +34,7 @@ def main(argv):
     args = parser.parse_args(argv)
     root = Path(args.root or tempfile.mkdtemp(prefix="anylift_data_bench_"))
     for name in ("mocap_single_view", "mocap_multi_view"):
-        config = build.load_config(CONFIGS / f"{name}.py")
+        config = config_lib.load(CONFIGS / f"{name}.py")
         config.data.root = str(root / name)
         config.data.num_workers = args.workers
         build.build(config, config.data.root, progress=False)

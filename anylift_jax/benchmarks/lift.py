@@ -1,9 +1,9 @@
 """Lifting throughput and sampler accuracy: `python -m anylift_jax.bench lift [--checkpoint DIR]
 [--clips 16] [--heldout DIR [--heldout-clips N]]`.
 
-Throughput: clips/s of `lift.lift_keypoints` (normalise, Stage-2 DDIM sampling, triangulation;
+Throughput: clips/s of `lifting.sampling.lift_keypoints` (normalise, Stage-2 DDIM sampling, triangulation;
 no body fit, no file I/O) on `--clips` clips of 120 frames rendered from the shipped training
-mocap, with the given model or, by default, a randomly initialised configs/tiny_multi_view.py
+mocap, with the given model or, by default, a randomly initialised configs/multi_view.py:tiny
 model of 120-frame windows. FLOPs per clip: XLA's count of one compiled lifting batch plus
 (steps − 1) denoiser calls (XLA counts a scan body once), next to the analytic matmul count of
 `benchmarks.train_step`; FLOP/s as a fraction of the matmul ceiling measured in this run.
@@ -24,11 +24,11 @@ import numpy as np
 from flax import nnx
 
 import anylift_jax
-from anylift_jax import lift, metrics, models, sharding, train
+from anylift_jax import checkpoints, lifting, metrics, models, sharding, train
 from anylift_jax.benchmarks import _ceiling
 from anylift_jax.benchmarks.train_step import analytic_flops
 from anylift_jax.data import heldout, mocap
-from anylift_jax.data.build import load_config
+from anylift_jax import config as config_lib
 from anylift_jax.evaluate import load_keypoints3d
 from anylift_jax.io import archive
 
@@ -37,8 +37,8 @@ FRAMES = 120
 
 
 def random_model():
-    """(config, graphdef, rest, params) of configs/tiny_multi_view.py with 120-frame windows."""
-    config = load_config(CONFIGS / "tiny_multi_view.py")
+    """(config, graphdef, rest, params) of configs/multi_view.py:tiny with 120-frame windows."""
+    config = config_lib.load(f"{CONFIGS}/multi_view.py:tiny")
     config.data.num_frames = FRAMES
     graphdef, rest, state, _ = train.init_state(config, sharding.make_mesh())
     return config, graphdef, rest, state["ema"]
@@ -60,8 +60,8 @@ def benchmark_clips(count, seed=0):
 def lift_flops(model, lift_fn, lc, clip, batch):
     """(XLA FLOPs, analytic FLOPs) of one lifting batch of `batch` windows of `clip`."""
     cfg, graphdef, rest, params = model
-    w = lift.make_windows(0, clip, cfg.data.num_frames, lc.overlap, lc.score_threshold)[0]
-    windows = {f.name: np.stack([getattr(w, f.name)] * batch) for f in dataclasses.fields(lift.Window)
+    w = lifting.windows.make_windows(0, clip, cfg.data.num_frames, lc.overlap, lc.score_threshold)[0]
+    windows = {f.name: np.stack([getattr(w, f.name)] * batch) for f in dataclasses.fields(lifting.windows.Window)
                if f.name not in ("clip", "frames")}  # the arrays `lift_keypoints` passes
     key = jax.random.key(0)
     mesh = sharding.make_mesh()
@@ -91,7 +91,7 @@ def with_sampler(cfg, steps, eta):
 def lift_timed(model, lift_fn, lc, clips, mesh, key):
     """(world keypoints per clip, seconds) of one `lift_keypoints` call."""
     t0 = time.perf_counter()
-    out = lift.lift_keypoints(clips, lift_fn, model[3], model[0].data.num_frames, lc, mesh, key)
+    out = lifting.sampling.lift_keypoints(clips, lift_fn, model[3], model[0].data.num_frames, lc, mesh, key)
     return out, time.perf_counter() - t0
 
 
@@ -105,7 +105,7 @@ def compare_samplers(model, lc, folder, count, mesh):
                 f"DDPM {cfg.diffusion.num_steps} steps": with_sampler(cfg, cfg.diffusion.num_steps, 1.0)}
     errors = {}
     for name, c in samplers.items():
-        lift_fn = lift.make_lift_fn(c, model[1], model[2], mesh, lc)
+        lift_fn = lifting.sampling.make_lift_fn(c, model[1], model[2], mesh, lc)
         pred, sec = lift_timed((c,) + model[1:], lift_fn, lc, clips, mesh, jax.random.key(0))
         errors[name] = float(np.mean([np.mean(metrics.wa_mpjpe(jnp.asarray(p), jnp.asarray(t)))
                                       for p, t in zip(pred, truth)]))
@@ -126,19 +126,19 @@ def main(argv):
     if args.heldout and not args.checkpoint:
         ap.error("--heldout compares samplers of a trained model: give --checkpoint too")
     ceiling = _ceiling.matmul_ceiling()
-    model = train.load_model(args.checkpoint) if args.checkpoint else random_model()
+    model = checkpoints.load_model(args.checkpoint) if args.checkpoint else random_model()
     cfg = model[0]
-    lc = load_config(CONFIGS / "lift" / "default.py").lift
+    lc = config_lib.load(CONFIGS / "lift" / "default.py").lift
     mesh = sharding.make_mesh()
     clips = benchmark_clips(args.clips)
-    lift_fn = lift.make_lift_fn(cfg, model[1], model[2], mesh, lc)
+    lift_fn = lifting.sampling.make_lift_fn(cfg, model[1], model[2], mesh, lc)
     lift_timed(model, lift_fn, lc, clips, mesh, jax.random.key(0))  # compile
     _, sec = lift_timed(model, lift_fn, lc, clips, mesh, jax.random.key(1))
-    windows = sum(len(lift.window_starts(FRAMES, cfg.data.num_frames, lc.overlap)) for _ in clips)
+    windows = sum(len(lifting.windows.window_starts(FRAMES, cfg.data.num_frames, lc.overlap)) for _ in clips)
     batch = -(-lc.batch_size // mesh.size) * mesh.size
     calls = -(-windows // batch)
     xla, analytic = lift_flops(model, lift_fn, lc, clips[0], batch)
-    print(f"model {args.checkpoint or 'random configs/tiny_multi_view.py'}: V {cfg.model.num_views}, "
+    print(f"model {args.checkpoint or 'random configs/multi_view.py:tiny'}: V {cfg.model.num_views}, "
           f"window {cfg.data.num_frames} frames, d_model {cfg.model.d_model}, {cfg.model.num_layers} layers, "
           f"DDIM {cfg.diffusion.sample_steps} steps; devices {jax.device_count()} x {jax.devices()[0].platform}")
     print(f"matmul ceiling {ceiling / 1e9:.1f} GFLOP/s per device (float32)")

@@ -1,6 +1,6 @@
 """Data-parallel scaling of the train step: `python -m anylift_jax.bench scaling [--devices 1,2,4,8]`.
 
-Runs the jitted train step of configs/tiny.py (global batch `--batch`, the same random batches
+Runs the jitted train step of configs/single_view.py:tiny (global batch `--batch`, the same random batches
 at every device count) in one fresh process per device count, with that many fake CPU devices
 (`--xla_force_host_platform_device_count`) or, with `--real`, the first N GPUs
 (CUDA_VISIBLE_DEVICES). Prints
@@ -19,7 +19,7 @@ import numpy as np
 
 import anylift_jax
 
-CONFIG = anylift_jax.CONFIGS / "tiny.py"
+CONFIG = f"{anylift_jax.CONFIGS}/single_view.py:tiny"
 
 
 def worker(steps, batch):
@@ -29,9 +29,9 @@ def worker(steps, batch):
     from anylift_jax import sharding, train  # noqa: PLC0415
     from anylift_jax.benchmarks import _ceiling  # noqa: PLC0415
     from anylift_jax.benchmarks.train_step import random_batch  # noqa: PLC0415
-    from anylift_jax.data.build import load_config  # noqa: PLC0415
+    from anylift_jax import config as config_lib  # noqa: PLC0415
 
-    config = load_config(CONFIG)
+    config = config_lib.load(CONFIG)
     config.data.batch_size = batch
     mesh = sharding.make_mesh()
     graphdef, rest, state, tx = train.init_state(config, mesh)
@@ -78,7 +78,7 @@ def main(argv):
     ceiling = _ceiling.matmul_ceiling()
     counts = [int(n) for n in args.devices.split(",")]
     results = [run_worker(n, args.steps, args.batch, args.real) for n in counts]
-    print(f"train step of configs/tiny.py, global batch {args.batch}, {args.steps} steps; "
+    print(f"train step of configs/single_view.py:tiny, global batch {args.batch}, {args.steps} steps; "
           f"matmul ceiling of one device {ceiling / 1e9:.1f} GFLOP/s")
     print("devices | ms/step | examples/s | XLA GFLOPs/step per device | FLOP/s vs ceiling | losses")
     for r in results:

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from anylift_jax import lift, models, sds, sharding, synthesize
+from anylift_jax import lifting, models, sds, sharding, synthesize
 from anylift_jax.data import cameras, mocap, render2d
 from anylift_jax.diffusion.schedules import make_schedule
 from anylift_jax.io import archive
@@ -29,7 +29,7 @@ TINY = dict(d_model=64, num_layers=2, num_heads=2, head_dim=32, ffn_dim=128, dro
 
 
 def input_windows(num_clips, num_frames):
-    """(B,)-stacked window arrays of `lift.make_windows` (keys x, valid, mask, w2c, scale, center)."""
+    """(B,)-stacked window arrays of `lifting.windows.make_windows` (keys x, valid, mask, w2c, scale, center)."""
     kp3d = mocap.load_shipped("131_01")
     wins = []
     for b in range(num_clips):
@@ -37,7 +37,7 @@ def input_windows(num_clips, num_frames):
         K = cameras.sample_intrinsics(rng, 1280, 720, (45.0, 75.0))
         arrays = render2d.render_clip(kp3d, cameras.sample_trajectory(rng, kp3d, "internet"), K, (1280, 720),
                                       rng, render2d.CLEAN)
-        wins.append(lift.make_windows(b, archive.clip_from_arrays(f"c{b}", arrays), num_frames, 0, 0.3)[0])
+        wins.append(lifting.windows.make_windows(b, archive.clip_from_arrays(f"c{b}", arrays), num_frames, 0, 0.3)[0])
     return {f: np.stack([getattr(w, f) for w in wins]) for f in ("x", "valid", "mask", "w2c", "scale", "center")}
 
 

@@ -1,4 +1,4 @@
-"""Training-step throughput: `python -m anylift_jax.bench train_step --config configs/paper_single_view.py`.
+"""Training-step throughput: `python -m anylift_jax.bench train_step --config configs/single_view.py:paper`.
 
 Times the jitted train step of `anylift_jax.train` on random batches of the config's shapes
 (batch 32 by default) on all local devices and prints ms/step, model FLOPs per step (XLA's cost
@@ -11,8 +11,8 @@ import time
 import jax
 import numpy as np
 
+from anylift_jax import config as config_lib
 from anylift_jax import sharding, train
-from anylift_jax.data.build import load_config
 
 
 def random_batch(config, rng):
@@ -49,12 +49,12 @@ def analytic_flops(config):
 
 def main(argv):
     parser = argparse.ArgumentParser(prog="python -m anylift_jax.bench train_step")
-    parser.add_argument("--config", required=True)
+    config_lib.add_argument(parser, help="model config[:variant]")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--dtype", default=None, help="override config.model.dtype (float32, bfloat16)")
-    args = parser.parse_args(argv)
-    config = load_config(args.config)
+    args = config_lib.parse(parser, argv)
+    config = args.config
     config.data.batch_size = args.batch_size
     if args.dtype:
         config.model.dtype = args.dtype

@@ -1,5 +1,5 @@
-"""Build a training store from the shipped mocap: `python -m anylift_jax.data.build --config
-configs/data/<x>.py --out DIR` (re-running resumes; complete shards are kept).
+"""Build a training store: `python -m anylift_jax.data.build --config configs/data/<x>.py --out DIR`
+(or a model config such as `configs/multi_view.py:corpus`; re-running resumes, complete shards are kept).
 
 Writes DIR/<split>/<source>/ (`store` layout) for the splits of `splits(config)`: with
 `config.data.corpus` the corpus' "train" clips (`data.corpus`; its "val" clips are judged by
@@ -20,15 +20,14 @@ on which shards were built before.
 """
 import argparse
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 from tqdm import tqdm
 
+from anylift_jax import config as config_lib
 from anylift_jax import skeleton, views
 from anylift_jax.data import cameras, corpus, mocap, render2d, store
 from anylift_jax.data import normalize as nz
@@ -42,16 +41,6 @@ def splits(config):
     if config.data.get("corpus", False):
         return {"train": corpus.clips("train")}
     return SPLITS
-
-
-def load_config(path):
-    """`get_config()` of a config file."""
-    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
-    if spec is None:
-        raise FileNotFoundError(f"{path}: not a Python config file")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
 
 
 def _rng(d, split, source, clip, render, stream):
@@ -89,7 +78,7 @@ def input_rings(kp3d, w2c, K, rng, noise, image_size, length, stride, num_views)
     input view (an archive dict), ring w2c (V, length, 4, 4) with view 0 the input camera, the
     estimated pelvis track the ring follows, in world coordinates (length, 3)).
 
-    As in `lift.make_windows`, the track is the mid-hip ray at the depth the size prior gives
+    As in `lifting.windows.make_windows`, the track is the mid-hip ray at the depth the size prior gives
     from the noisy input (`views.subject_track`), not the true pelvis, and the ring is horizontal
     in the upright frame estimated from the cameras (`views.camera_up`), not the true one: at
     lifting no truth is known, so the model is trained on rings placed as they will be then. Only
@@ -101,7 +90,7 @@ def input_rings(kp3d, w2c, K, rng, noise, image_size, length, stride, num_views)
     observed = view0["scores"] > views.SCORE_THRESHOLD
     rays = nz.rays(view0["keypoints"], Kt)
     track = views.subject_track(rays, observed, views.subject_depths(rays, observed))
-    # Lifting builds its rings in the cameras' upright frame (`lift.upright`), not the true one.
+    # Lifting builds its rings in the cameras' upright frame (`lifting.frames.upright`), not the true one.
     up = np.eye(4)
     up[:3, :3] = views.up_rotation(views.camera_up(np.linalg.inv(w2c)))
     w2c_up = w2c @ up.T
@@ -141,12 +130,23 @@ class Builder:
         kp3d = self.motions[self.clips[c]] if kp3d is None else kp3d
         return cameras.sample_trajectory(rng, kp3d, kind), K
 
+    def renders(self, c, per_clip):
+        """Renders of clip index c: `per_clip` times its category's `config.data.category_renders`
+        (default 1), so that motion categories rare in the corpus are seen through more cameras."""
+        return per_clip * self.d.get("category_renders", {}).get(corpus.category(self.clips[c]), 1)
+
     def motion(self, c, r):
         """Motion (T, 17, 3) of render r of clip c: mirrored on odd renders when `config.data.mirror`,
-        played at a speed drawn log-uniformly from `config.data.speed_range` (default 1)."""
+        with segment proportions scaled by factors drawn log-normally with `config.data.proportion_sigma`
+        (clipped at 2 sigma; `mocap.vary_proportions`), played at a speed drawn log-uniformly from
+        `config.data.speed_range` (default 1)."""
         kp3d = self.motions[self.clips[c]]
         if self.d.get("mirror", False) and r % 2:
             kp3d = mocap.mirror(kp3d)
+        sigma = self.d.get("proportion_sigma", 0.0)
+        if sigma > 0:
+            z = np.clip(_rng(self.d, self.split, 5, c, r, 0).standard_normal(mocap.NUM_SEGMENT_GROUPS), -2, 2)
+            kp3d = mocap.vary_proportions(kp3d, np.exp(sigma * z))
         lo, hi = self.d.get("speed_range", (1.0, 1.0))
         if hi > lo:
             speed = np.exp(_rng(self.d, self.split, 3, c, r, 0).uniform(np.log(lo), np.log(hi)))
@@ -257,7 +257,7 @@ def build(config, out, progress=True):
     for split in splits(config):
         builder = Builder(config, split)
         for source, (make, per_clip) in builder.sources().items():
-            jobs = [(c, r) for c in range(len(builder.clips)) for r in range(per_clip)]
+            jobs = [(c, r) for c in range(len(builder.clips)) for r in range(builder.renders(c, per_clip))]
             n = config.data.renders_per_shard
             num_shards = -(-len(jobs) // n)
             bar = (lambda it, s=f"{split}/{source}": tqdm(it, desc=s, unit="shard")) if progress else None
@@ -280,10 +280,10 @@ def format_summary(summary):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="configs/data/<x>.py")
+    config_lib.add_argument(parser, help="configs/data/<x>.py, or a model config (its data)")
     parser.add_argument("--out", required=True, help="store directory (config.data.root)")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    print(format_summary(build(load_config(args.config), args.out)))
+    args = config_lib.parse(parser, argv)
+    print(format_summary(build(args.config, args.out)))
 
 
 if __name__ == "__main__":

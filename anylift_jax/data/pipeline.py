@@ -249,7 +249,7 @@ def make_dataset(config, *, split, seed, process_index=0, process_count=1):
 
 
 def make_iterator(config, *, split="train", seed, process_index=None, process_count=None):
-    """The trainer's entry point (`train.DATA_SOURCES['pipeline']`): this host's batch iterator.
+    """The trainer's entry point (`data.sources.SOURCES['pipeline']`): this host's batch iterator.
 
     config: ml_collections.ConfigDict with the `data` fields of configs/data/*.py.
     split: a sub-directory of `config.data.root` ("train" or "heldout"). The iterator is a grain

@@ -7,6 +7,10 @@ views are sampled consistently with it.
 """
 import jax
 import jax.numpy as jnp
+from flax import nnx
+
+from anylift_jax import models
+from anylift_jax.diffusion import schedules
 
 
 def ddim_sample(schedule, denoise, key, shape, *, num_steps, eta=0.0, clip=None, known=None,
@@ -51,3 +55,28 @@ def ddpm_sample(schedule, denoise, key, shape, *, clip=None, known=None, known_m
     """Ancestral DDPM over all N steps (MVLift's test-time sampler)."""
     return ddim_sample(schedule, denoise, key, shape, num_steps=schedule.num_steps, eta=1.0, clip=clip,
                        known=known, known_mask=known_mask)
+
+
+def sample_model(config, graphdef, rest, params, batch, key, project=None):
+    """DDIM samples X_0 of a trained denoiser (`nnx.split` into graphdef, params, rest) for a batch's
+    conditioning (`config.diffusion.sample_steps`, `eta`), zero on padding.
+
+    Multi view: view 0 is the given input view, inpainted where `joint_mask[:, 0]` is set.
+    project: optional map of each step's X̂_0 (`ddim_sample`).
+    Dropout is off (`model.eval()`).
+    """
+    model = nnx.merge(graphdef, params, rest)
+    model.eval()
+    schedule = schedules.make_schedule(config.diffusion.schedule, config.diffusion.num_steps)
+    x0 = batch["x0"]
+    known = known_mask = None
+    if config.model.name == "multi_view":
+        known = jnp.broadcast_to(x0[:, :1], x0.shape)
+        view0 = jnp.zeros(x0.shape[:-1], bool).at[:, 0].set(batch["joint_mask"][:, 0] > 0)
+        known_mask = view0[..., None]
+    out = ddim_sample(
+        schedule, lambda x, n: models.predict(model, x, n, batch), key, x0.shape,
+        num_steps=config.diffusion.sample_steps, eta=config.diffusion.eta, clip=config.diffusion.clip_x0,
+        known=known, known_mask=known_mask, project=project)
+    frame_axis = 2 if config.model.name == "multi_view" else 1
+    return out * jnp.expand_dims(batch["mask"], [a for a in range(out.ndim) if a not in (0, frame_axis)])

@@ -401,6 +401,11 @@ def _check_output(name, arrays):
         scale = check_array(name, "object_scale", arrays["object_scale"], (), dims)
         if not scale > 0:
             raise key_error(name, "object_scale", f"must be positive, got {scale}")
+    for key, shape in (("confidence", ("T",)), ("quality", ())):
+        if key in arrays:
+            value = check_array(name, key, arrays[key], shape, dims)
+            if not np.all((value >= 0) & (value <= 1)):
+                raise key_error(name, key, "expected values in [0, 1]")
     for key, value in arrays.items():
         value = np.asarray(value)
         if value.dtype.kind not in "biufU":

@@ -10,10 +10,10 @@ Build:  python -m anylift_jax.data.build --config configs/data/hoi_multi_view.py
 """
 import os
 
-from anylift_jax.data.build import load_config
+from anylift_jax import config as config_lib
 
 
 def get_config():
-    config = load_config(os.path.join(os.path.dirname(__file__), "mocap_multi_view.py"))
+    config = config_lib.load(os.path.join(os.path.dirname(__file__), "mocap_multi_view.py"))
     config.data.update(root="data/hoi_multi_view", object_category="box")
     return config

@@ -15,7 +15,7 @@ def get_config():
     d = config.data = ml_collections.ConfigDict()
     d.kind = "multi_view"
     d.root = "data/mocap_multi_view"  # store written by build --out; holds <split>/multiview/
-    d.name = "pipeline"  # train.DATA_SOURCES key
+    d.name = "pipeline"  # data.sources.SOURCES key
     d.batch_size = 32  # global batch; each of P hosts yields batch_size / P
     d.num_frames = 120  # T frames per window (30 fps)
     d.views = 4  # V, view 0 the input view

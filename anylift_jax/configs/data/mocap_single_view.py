@@ -13,7 +13,7 @@ def get_config():
     d = config.data = ml_collections.ConfigDict()
     d.kind = "single_view"  # batches of docs/design.md: "single_view" (Stage 1) or "multi_view"
     d.root = "data/mocap_single_view"  # store written by build --out; holds <split>/<source>/
-    d.name = "pipeline"  # train.DATA_SOURCES key
+    d.name = "pipeline"  # data.sources.SOURCES key
     d.batch_size = 32  # global batch; each of P hosts yields batch_size / P
     d.num_frames = 120  # T frames per window (30 fps)
     d.views = 4  # views of the Stage-2 ring whose cameras serve as line partners
