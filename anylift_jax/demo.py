@@ -93,7 +93,7 @@ def main(argv=None):
     vertices = viz.body_vertices(out, path)  # the body surface when --fit-body produced one
     for ext in (".gif", ".png"):
         viz.render_clip(out["keypoints3d"], os.path.join(wd, clip.clip_id + ext), clip=clip, fps=clip.fps,
-                        vertices=vertices)
+                        vertices=vertices, confidence=out.get("confidence"))
     _stamp(f"wrote {wd}/results.md, {wd}/{clip.clip_id}.gif and .png", t0)
     if args.hoi:
         hoi_archive, hoi_truth = heldout.build_hoi(os.path.join(wd, "hoi_heldout"))

@@ -36,8 +36,10 @@ class SDSConfig:
     init: str = "zeros"
 
 
-def ring_geometry(w2c_in, scale, center, num_views):
-    """The virtual ring of one window from its input view alone (docs/design.md "Several views").
+def static_ring(w2c_in, scale, center, num_views):
+    """The virtual ring of one window from its input view alone (docs/design.md "Several views"),
+    static: Stage-1 SDS keeps the ring where the frame-0 pelvis is estimated, while Stage-2 data
+    and lifting translate it with the pelvis track (`lifting.sampling.ring_geometry`).
 
     w2c_in (T, 4, 4) input camera; scale (), center (2,) its model-space normalisation (s₀, c₀).
     Returns w2c (V, T, 4, 4) (view 0 the input camera), A (V, 3, 3) model intrinsics and cam
@@ -144,8 +146,10 @@ def synthesize(denoise, schedule, x_in, valid, mask, w2c, A, cam, key, config: S
     return jnp.concatenate([x_in[None], x_ring], 0), {"sds": sds, "line": line}
 
 
-def triangulate_views(X, valid, mask, w2c, A, ring_weight):
-    """3D joints (T, K, 3) of one clip from its V model-space views, and their reprojection error.
+def triangulate_clip(X, valid, mask, w2c, A, ring_weight):
+    """3D joints (T, K, 3) of one SDS clip from its V model-space views, padded frames weighing 0,
+    and their reprojection error (for rejecting windows; lifting's batched triangulation is
+    `lifting.sampling.triangulate_views`).
 
     X: (V, T, K, 2) decomposed views (view 0 the input); valid (T, K); mask (T,); w2c (V, T, 4, 4);
     A (V, 3, 3). Input joints weigh 1 where observed, ring joints `ring_weight`. Returns
@@ -175,10 +179,10 @@ def make_batch_fn(denoise, schedule, config: SDSConfig, num_views, ring_weight, 
     """
 
     def one(params, c, seed):
-        w2c, A, cam = ring_geometry(c["w2c"], c["scale"], c["center"], num_views)
+        w2c, A, cam = static_ring(c["w2c"], c["scale"], c["center"], num_views)
         X, curves = synthesize(lambda *a: denoise(params, *a), schedule, c["x"], c["valid"], c["mask"],
                                w2c, A, cam, jax.random.fold_in(jax.random.key(0), seed), config)
-        kp3d, error = triangulate_views(X, c["valid"], c["mask"], w2c, A, ring_weight)
+        kp3d, error = triangulate_clip(X, c["valid"], c["mask"], w2c, A, ring_weight)
         return {"views": X, "kp3d": kp3d, "error": error, "w2c": w2c, "A": A, **curves}
 
     def fn(params, clips, seeds):

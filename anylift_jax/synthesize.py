@@ -21,7 +21,6 @@ import argparse
 import dataclasses
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -102,13 +101,6 @@ def _local_rows(x):
     return np.concatenate([np.asarray(s.data) for s in shards])
 
 
-def _atomic_savez(path, arrays):
-    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
-
-
 def reprojection_error(kp3d, out):
     """Mean model-space reprojection error (B,) of kp3d (B, T, K, 3) into the SDS views `out`,
     weighted like the triangulation (input joints where observed, ring joints everywhere)."""
@@ -119,14 +111,6 @@ def reprojection_error(kp3d, out):
     w = np.concatenate([out["valid"][:, :, None], np.ones((B, T, V - 1, xg.shape[3]))], 2)
     w = w * out["mask"][:, :, None, None]
     return (err * w).sum((1, 2, 3)) / np.maximum(w.sum((1, 2, 3)), 1.0)
-
-
-def fit_bodies(body, kp3d, mask):
-    """Body fit of triangulated windows kp3d (B, T, K, 3) (padded frames weight 0) -> (B, T, K, 3)."""
-    from anylift_jax.body import fit  # noqa: PLC0415  (the body stack loads only when fitting)
-
-    weights = np.broadcast_to(mask[..., None], kp3d.shape[:-1]).astype(np.float32)
-    return np.asarray(fit.fit3d(body, jnp.asarray(kp3d), jnp.asarray(weights))["keypoints"])
 
 
 def synthesize_motions(config, clips, model, out_dir, sds_cfg, *, fit_body=True, progress=True):
@@ -157,6 +141,7 @@ def synthesize_motions(config, clips, model, out_dir, sds_cfg, *, fit_body=True,
                            pcfg.diffusion.num_steps), sds_cfg, config.sds.views, config.sds.ring_weight, mesh)
     body = None
     if fit_body:
+        from anylift_jax.body import fit as body_fit  # noqa: PLC0415  (the body stack loads only when fitting)
         from anylift_jax.body import model as body_model  # noqa: PLC0415
         body = body_model.get_body_model(config.fit.body, config.fit.path)
     results = {}
@@ -177,7 +162,10 @@ def synthesize_motions(config, clips, model, out_dir, sds_cfg, *, fit_body=True,
         out.update(valid=arrays["valid"][:real], mask=arrays["mask"][:real])
         if not real:
             continue
-        kp3d = fit_bodies(body, out["kp3d"], out["mask"]) if fit_body else out["kp3d"]
+        kp3d = out["kp3d"]
+        if fit_body:  # padded frames weigh 0
+            weights = np.broadcast_to(out["mask"][..., None], kp3d.shape[:-1]).astype(np.float32)
+            kp3d = np.asarray(body_fit.fit3d(body, jnp.asarray(kp3d), jnp.asarray(weights))["keypoints"])
         error = reprojection_error(kp3d, out)
         bone = np.array([np.asarray(metrics.bone_length_std(k[m > 0])).mean() for k, m in zip(kp3d, out["mask"])])
         accepted = (error <= config.reject.max_error) & (bone <= config.reject.max_bone_std)
@@ -190,7 +178,7 @@ def synthesize_motions(config, clips, model, out_dir, sds_cfg, *, fit_body=True,
             remaining[cid] -= 1
             if remaining[cid] == 0:
                 rows = results.pop(cid)
-                _atomic_savez(out_dir / f"{cid}.npz", {k: np.stack([r[k] for r in rows]) for k in rows[0]})
+                archive.atomic_savez(out_dir / f"{cid}.npz", {k: np.stack([r[k] for r in rows]) for k in rows[0]})
         bar.update(real)
         bar.set_postfix(windows_per_s=f"{real / (time.perf_counter() - t0):.2f}", rejected=int((~accepted).sum()))
     bar.close()

@@ -36,6 +36,7 @@ SHEET_COLUMNS = 4
 LEFT, RIGHT = "tab:blue", "tab:red"
 MESH_STRIDE = 8
 FOLLOW_HALF_M = 1.25  # the followed 3D view spans at least 2.5 m on each axis
+GRID_M = 0.5  # floor grid spacing
 # Parameter keys of a lifting output per body model (`output_arrays` of anylift_jax.body.model).
 BODY_KEYS = {"anny": {"global_rotation", "body_pose", "shape", "global_translation"},
              "smpl": {"global_orient", "body_pose", "betas", "transl"}}
@@ -51,10 +52,11 @@ class _Renderer:
     redrawing). kp3d (T, 17, 3) world metres; clip: the input io.archive.Clip or None; vertices:
     (T, N, 3) body surface points or None."""
 
-    def __init__(self, kp3d, clip=None, vertices=None):
+    def __init__(self, kp3d, clip=None, vertices=None, confidence=None):
         self.kp3d = np.asarray(kp3d, np.float32)
         self.clip = clip
         self.vertices = vertices
+        self.confidence = confidence
         panels = 1 if clip is None else 2
         self.fig = plt.figure(figsize=(panels * PANEL_PX / DPI, PANEL_PX / DPI), dpi=DPI)
         ax = self.fig.add_subplot(1, panels, 1, projection="3d")
@@ -69,6 +71,17 @@ class _Renderer:
         ax.set_zlim(z0, z0 + 2 * self.half)
         ax.set_box_aspect((1.0, 1.0, 1.0), zoom=1.1)
         self._follow(0)
+        # The floor (z = 0) as a grid over the whole path, so the motion reads against the ground.
+        lo, hi = self.root[:, :2].min(0) - self.half, self.root[:, :2].max(0) + self.half
+        # Lines of many points: axis-limit clipping drops points, so a two-point line would vanish.
+        xs, ys = (np.arange(np.floor(lo[i] / GRID_M), np.ceil(hi[i] / GRID_M) + 1) * GRID_M for i in (0, 1))
+        fine_x, fine_y = (np.arange(lo[i], hi[i], 0.05) for i in (0, 1))
+        for x in xs:
+            ax.plot(np.full_like(fine_y, x), fine_y, 0.0 * fine_y, color="0.6", lw=0.6, axlim_clip=True)
+        for y in ys:
+            ax.plot(fine_x, np.full_like(fine_x, y), 0.0 * fine_x, color="0.6", lw=0.6, axlim_clip=True)
+        for axis in (ax.xaxis, ax.yaxis, ax.zaxis):  # white panes: the floor grid is the reference
+            axis.set_pane_color((1.0, 1.0, 1.0, 0.0))
         ax.set_xlabel("x (m)")
         ax.set_ylabel("y (m)")
         ax.set_zlabel("z (m)")
@@ -93,6 +106,7 @@ class _Renderer:
                             for a, b in skeleton.BONES]
             self.dots2d = ax2.plot([], [], "o", color="k", ms=3)[0]
         self.fig.tight_layout()
+        self.fig.subplots_adjust(top=0.9)  # room for the 3D panel's title
 
     def _follow(self, t):
         """Centre the 3D view's horizontal axes on the person at frame t."""
@@ -109,7 +123,8 @@ class _Renderer:
         self.trail.set_data_3d(*self.root[: t + 1].T)
         if self.vertices is not None:
             self.mesh.set_data_3d(*self.vertices[t].T)
-        self.title.set_text(f"frame {t}")
+        conf = "" if self.confidence is None else f", confidence {self.confidence[t]:.2f}"
+        self.title.set_text(f"frame {t}{conf}")
         if self.clip is not None:
             centre = self.clip.cam_c2w[t, :3, 3]
             # The camera is usually outside the followed cube: a line from the person towards it.
@@ -129,9 +144,9 @@ class _Renderer:
         plt.close(self.fig)
 
 
-def render_frames(kp3d, clip=None, frames=None, vertices=None):
+def render_frames(kp3d, clip=None, frames=None, vertices=None, confidence=None):
     """Yield RGB images (H, W, 3) uint8 of the given frame indices (default: all)."""
-    renderer = _Renderer(kp3d, clip, vertices)
+    renderer = _Renderer(kp3d, clip, vertices, confidence)
     try:
         for t in range(len(renderer.kp3d)) if frames is None else frames:
             yield renderer.render(int(t))
@@ -247,18 +262,19 @@ def body_vertices(arrays, name, body_path=None, stride=MESH_STRIDE):
     return np.asarray(verts[:, ::stride], np.float32)
 
 
-def render_clip(kp3d, out, clip=None, fps=30.0, sheet_frames=8, vertices=None):
+def render_clip(kp3d, out, clip=None, fps=30.0, sheet_frames=8, vertices=None, confidence=None):
     """Write `out` (.gif, .mp4 or .png contact sheet of `sheet_frames` frames) for a clip;
-    vertices: optional (T, N, 3) body surface points (`body_vertices`)."""
+    vertices: optional (T, N, 3) body surface points (`body_vertices`); confidence: optional (T,)
+    per-frame confidence of the lift (docs/keypoint-archive.md, "Quality"), shown in the title."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix == ".png":
         frames = np.unique(np.linspace(0, len(kp3d) - 1, sheet_frames).round().astype(int))
-        write_contact_sheet(render_frames(kp3d, clip, frames, vertices), out)
+        write_contact_sheet(render_frames(kp3d, clip, frames, vertices, confidence), out)
     elif suffix == ".gif":
-        write_gif(render_frames(kp3d, clip, vertices=vertices), out, fps)
+        write_gif(render_frames(kp3d, clip, vertices=vertices, confidence=confidence), out, fps)
     elif suffix == ".mp4":
-        write_mp4(render_frames(kp3d, clip, vertices=vertices), out, fps)
+        write_mp4(render_frames(kp3d, clip, vertices=vertices, confidence=confidence), out, fps)
     else:
         raise SystemExit(f"{out}: unknown output type '{suffix}', use .mp4, .gif or .png")
 
@@ -275,7 +291,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         kp3d, _ = load_keypoints3d(args.clip)
-        vertices = body_vertices(load_npz(args.clip)[0], args.clip, args.body_path)
+        arrays = load_npz(args.clip)[0]
+        vertices = body_vertices(arrays, args.clip, args.body_path)
+        confidence = arrays.get("confidence")
         clip = read_clip(args.input) if args.input else None
     except (ArchiveError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -285,7 +303,7 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     fps = args.fps or (clip.fps if clip is not None else 30.0)
-    render_clip(kp3d, args.out, clip, fps, args.frames, vertices)
+    render_clip(kp3d, args.out, clip, fps, args.frames, vertices, confidence)
     print(f"wrote {args.out}")
     return 0
 

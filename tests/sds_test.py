@@ -77,7 +77,7 @@ def test_oracle_prior_recovers_the_views_and_the_3d_motion():
     np.testing.assert_array_equal(X[0], xd[0])
     assert float(jnp.abs(X - xd).max()) < 0.02  # model units: fraction of the person's height
     assert float(curves["line"][-1]) < 0.1 * float(curves["line"][0])
-    got, err = sds.triangulate_views(X, valid, mask, jnp.asarray(w2c), jnp.asarray(A), 1.0)
+    got, err = sds.triangulate_clip(X, valid, mask, jnp.asarray(w2c), jnp.asarray(A), 1.0)
     assert float(jnp.linalg.norm(got - kp3d, axis=-1).mean()) < 0.02  # metres
     assert float(err.mean()) < 0.01
 

@@ -108,4 +108,5 @@ def test_body_mesh_is_drawn_from_smpl_parameters(tmp_path):
         images[name] = np.asarray(Image.open(out).convert("RGB")).astype(int)
     # tab:orange at alpha 0.35 over white is about (255, 210, 171); red bones have r ≈ 214.
     orange = lambda im: ((im[..., 0] > 240) & (im[..., 1] > 150) & (im[..., 1] < 235) & (im[..., 0] - im[..., 2] > 40)).sum()
-    assert orange(images["mesh"]) > 50 and orange(images["skeleton"]) == 0
+    # Without the mesh only the anti-aliased edges of the red bones on the white panes come close.
+    assert orange(images["mesh"]) > 500 and orange(images["skeleton"]) < 50

@@ -73,7 +73,7 @@ def main(argv):
     vmapped = args.iterations / (time.perf_counter() - t0)
 
     def clip_problem(c):
-        w2c, A, cam = sds.ring_geometry(c["w2c"], c["scale"], c["center"], args.views)
+        w2c, A, cam = sds.static_ring(c["w2c"], c["scale"], c["center"], args.views)
         return sds.problem(lambda *a: denoise(params, *a), schedule, c["x"], c["valid"], c["mask"], w2c, A,
                            cam, cfg)
 

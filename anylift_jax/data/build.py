@@ -137,16 +137,10 @@ class Builder:
 
     def motion(self, c, r):
         """Motion (T, 17, 3) of render r of clip c: mirrored on odd renders when `config.data.mirror`,
-        with segment proportions scaled by factors drawn log-normally with `config.data.proportion_sigma`
-        (clipped at 2 sigma; `mocap.vary_proportions`), played at a speed drawn log-uniformly from
-        `config.data.speed_range` (default 1)."""
+        played at a speed drawn log-uniformly from `config.data.speed_range` (default 1)."""
         kp3d = self.motions[self.clips[c]]
         if self.d.get("mirror", False) and r % 2:
             kp3d = mocap.mirror(kp3d)
-        sigma = self.d.get("proportion_sigma", 0.0)
-        if sigma > 0:
-            z = np.clip(_rng(self.d, self.split, 5, c, r, 0).standard_normal(mocap.NUM_SEGMENT_GROUPS), -2, 2)
-            kp3d = mocap.vary_proportions(kp3d, np.exp(sigma * z))
         lo, hi = self.d.get("speed_range", (1.0, 1.0))
         if hi > lo:
             speed = np.exp(_rng(self.d, self.split, 3, c, r, 0).uniform(np.log(lo), np.log(hi)))

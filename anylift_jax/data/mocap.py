@@ -450,41 +450,6 @@ def retime(kp3d, speed):
     return (1.0 - w) * kp3d[lo] + w * kp3d[np.minimum(lo + 1, len(kp3d) - 1)]
 
 
-# Segments of COCO-17 as (parent, children, group) from the pelvis outwards; a "mid" parent is
-# the midpoint of the hips (0) or of the shoulders (1). Groups: 0 width (hips, shoulders),
-# 1 torso, 2 arms, 3 legs, 4 head.
-MID_HIP, MID_SHOULDER = "mid_hip", "mid_shoulder"
-SEGMENTS = (
-    (MID_HIP, (11, 12), 0), (MID_HIP, (MID_SHOULDER,), 1), (MID_SHOULDER, (5, 6), 0),
-    (5, (7,), 2), (6, (8,), 2), (7, (9,), 2), (8, (10,), 2),
-    (11, (13,), 3), (12, (14,), 3), (13, (15,), 3), (14, (16,), 3),
-    (MID_SHOULDER, (0, 1, 2, 3, 4), 4),
-)
-NUM_SEGMENT_GROUPS = 5
-
-
-def vary_proportions(kp3d, factors):
-    """The motion (T, 17, 3) of a person with other proportions: each segment's vector from its
-    parent (`SEGMENTS`) scaled by factors (5,) of its group (width, torso, arms, legs, head),
-    the pelvis path kept and the whole shifted vertically so the floor (the 5th percentile of
-    the lowest joint) stays where it was.
-
-    Bodies differ, and so do the joint centres that studios' marker sets and rigs call a hip or a
-    shoulder: a lifter trained on a few subjects of a few rigs should not learn their proportions.
-    """
-    kp3d = np.asarray(kp3d, np.float64)
-    src = {MID_HIP: skeleton.mid_hip(kp3d), MID_SHOULDER: kp3d[:, skeleton.SHOULDERS].mean(1)}
-    src.update({j: kp3d[:, j] for j in range(skeleton.NUM_JOINTS)})
-    out = {MID_HIP: src[MID_HIP]}
-    for parent, children, group in SEGMENTS:
-        for child in children:
-            out[child] = out[parent] + factors[group] * (src[child] - src[parent])
-    new = np.stack([out[j] for j in range(skeleton.NUM_JOINTS)], 1)
-    floor = lambda x: np.percentile(x[..., 2].min(1), FLOOR_PERCENTILE)
-    new[..., 2] += floor(kp3d) - floor(new)
-    return new.astype(np.float32)
-
-
 def load_shipped(name):
     """Keypoints (T, 17, 3) float32 at 30 fps of a shipped clip (`SHIPPED`)."""
     if name not in SHIPPED:

@@ -348,7 +348,7 @@ def read_archive(folder):
     return clips, errors
 
 
-def _atomic_savez(path, arrays):
+def atomic_savez(path, arrays):
     """np.savez into a temp file in the target folder, then os.replace: readers never see a
     partial file, and a failed write leaves neither a file nor a temp file behind."""
     path = Path(path)
@@ -373,7 +373,7 @@ def write_clip(path, clip):
                            "(readers take the clip id from the file stem)")
     arrays = clip.to_arrays()
     clip_from_arrays(clip.clip_id, arrays, source=name)
-    _atomic_savez(path, arrays)
+    atomic_savez(path, arrays)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -422,7 +422,7 @@ def write_output(path, arrays):
     """
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     _check_output(os.fspath(path), arrays)
-    _atomic_savez(path, arrays)
+    atomic_savez(path, arrays)
 
 
 def validate_output(path):

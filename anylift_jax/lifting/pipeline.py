@@ -75,7 +75,11 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
     t0 = time.perf_counter()
     for start in range(0, len(todo), config.lift.clips_per_batch):
         group = todo[start:start + config.lift.clips_per_batch]
-        outs = lift_group(config, cfg, group, lift_fn, params, mesh, body, jax.random.fold_in(key, start))
+
+        def stage(name, first=start + 1, last=start + len(group)):
+            bar.set_description(f"clips {first}-{last}: {name}")
+
+        outs = lift_group(config, cfg, group, lift_fn, params, mesh, body, jax.random.fold_in(key, start), stage)
         for c, out in zip(group, outs):
             try:
                 archive.write_output(os.path.join(output_dir, f"{c.clip_id}.npz"), out)
@@ -90,23 +94,24 @@ def lift_archive(config, model, input_dir, output_dir, *, progress=True):
     return {"done": done, "skipped": skipped, "failed": failed, "quality": scores, "flagged": flagged}
 
 
-def lift_group(config, model_config, clips, lift_fn, params, mesh, body, key):
+def lift_group(config, model_config, clips, lift_fn, params, mesh, body, key, stage=lambda name: None):
     """The output dicts (docs/keypoint-archive.md) of a group of clips lifted together: the
-    stages of this module's docstring, in order."""
+    stages of this module's docstring, in order, each announced by `stage(name)`."""
     lc = config.lift
     num_objects = model_config.model.get("num_object_keypoints", 0)
     T = model_config.data.num_frames
     group, turns = zip(*[upright(c) for c in clips])
-    forward = lift_keypoints(group, lift_fn, params, T, lc, mesh, key, num_objects)
-    back = [None] * len(group)
+    stage("sampling")
+    triangulated = lift_keypoints(group, lift_fn, params, T, lc, mesh, key, num_objects)
     if lc.mirror_average and not num_objects:
         # Not for HOI models: their mirror pass lacks the object, and averaging it in moved the
         # body off the object (docs/results.md, "HOI").
-        back = [mirror(m) for m in lift_keypoints([mirrored(c) for c in group], lift_fn, params, T, lc, mesh,
-                                                  jax.random.fold_in(key, 1))]
-    triangulated = [f if b is None else 0.5 * (f + b) for f, b in zip(forward, back)]
+        back = lift_keypoints([mirrored(c) for c in group], lift_fn, params, T, lc, mesh, jax.random.fold_in(key, 1))
+        triangulated = [0.5 * (p + mirror(m)) for p, m in zip(triangulated, back)]
+    stage("depth")
     points = [depth_steps(p, c, lc) for p, c in zip(triangulated, group)]
     kp3d = [p[:, :skeleton.NUM_JOINTS] for p in points]
+    stage("body fit" if body is not None else "writing")
     fitted = fit_bodies(body, kp3d, group, lc.score_threshold, lc.fit_bucket, config.fit) if body is not None else None
     outs = []
     for i, c in enumerate(group):
@@ -126,8 +131,7 @@ def lift_group(config, model_config, clips, lift_fn, params, mesh, body, key):
                       "object keypoints, or the fit degenerates)", file=sys.stderr)
             else:
                 out.update(pose)
-        conf = quality.confidence(quality.features(forward[i], back[i], triangulated[i], points[i], c,
-                                                   lc.score_threshold), config.quality)
+        conf = quality.confidence(quality.features(triangulated[i], points[i], c), config.quality)
         out.update(confidence=conf, quality=np.float32(conf.mean()))
         outs.append(to_clip_world(out, turns[i], body if fit_ok else None, fitted[i][1] if fit_ok else None))
     return outs

@@ -71,7 +71,8 @@ def get_config(arg=None):
     c.fit = dict(iters=(40, 160, 100), lr=0.03, pose_prior="default", w_pose=1e-5, w_gmm=3e-5, vposer=None,
                  w_latent=1e-5, w_shape=1e-5, w_smooth_pose=1e-4, w_smooth_transl=1e-2, robust_sigma=0.1,
                  w_view=1.0, floor_quantile=0.1)
-    # The quality flag (lifting.quality): scales of the mirror disagreement (m), limb-length
-    # variation and depth shift of the steps, and the clip quality below which a clip is flagged.
-    c.quality = dict(mirror_scale=0.05, bone_scale=0.05, shift_scale=0.1, flag_below=0.5)
+    # The quality flag (lifting.quality): scales of the limb-length variation and of the depth
+    # shift of the steps, and the clip quality below which a clip is flagged (about 15 % of the
+    # validation clips; docs/results.md, "Quality flag").
+    c.quality = dict(bone_scale=0.3, shift_scale=0.5, flag_below=0.56)
     return ml_collections.ConfigDict(c)
