@@ -37,13 +37,13 @@ ABLATIONS = {
 }
 
 
-def bench_dirs(out, split):
-    """(archive_dir, truth_dir) of the split's benchmark under `out`, rendered when missing."""
+def bench_dirs(out, split, fps=30.0):
+    """(archive_dir, truth_dir) of the split's benchmark (at `fps`) under `out`, rendered when missing."""
     root = os.path.join(out, "bench")
     if not os.path.isdir(os.path.join(root, "truth")):
         tmp = root + ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        (heldout.build if split == "heldout6" else lambda o: heldout.build_split(o, split))(tmp)
+        (heldout.build if split == "heldout6" else lambda o: heldout.build_split(o, split, fps=fps))(tmp)
         os.replace(tmp, root)
     return os.path.join(root, "archive"), os.path.join(root, "truth")
 
@@ -86,6 +86,7 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     parser.add_argument("--checkpoint", default=None, help="Stage-2 model (default: the shipped one)")
     parser.add_argument("--step", type=int, default=None, help="checkpoint step of a training workdir")
+    parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the rendered video (val, test)")
     parser.add_argument("--baseline", action="append", default=[], choices=baselines.BASELINES)
     parser.add_argument("--ablate", action="store_true", help="also lift with each step off in turn")
     config_lib.add_argument(parser, default=lifting.DEFAULT_CONFIG,
@@ -93,7 +94,7 @@ def main(argv=None):
     args = config_lib.parse(parser, argv)
     config = args.config
     model = checkpoints.load_model(args.checkpoint or lifting.SHIPPED_MODEL, args.step)
-    archive_dir, truth_dir = bench_dirs(args.out, args.split)
+    archive_dir, truth_dir = bench_dirs(args.out, args.split, args.fps)
     preds = {"anylift": os.path.join(args.out, "anylift")}
     summary = run(config, model, archive_dir, preds["anylift"])
     for name in args.baseline:

@@ -400,3 +400,36 @@ def test_quality_confidence_is_one_for_an_agreeing_lift_and_falls_with_each_sign
         conf = lifting.quality.confidence(lifting.quality.features(tri, final, clip), qc)
         assert np.allclose(conf[~late], base[~late], atol=0.02), name
         assert (conf[late] < 0.6 * base[late]).all(), name
+
+
+def test_resampling_to_another_frame_rate_and_back_keeps_the_shared_frames(clip_and_truth):
+    """A 30 fps clip at 60 fps: every other frame is the original (keypoints, scores, cameras),
+    the frames between lie between their neighbours with orthonormal camera rotations, and the
+    outputs of the 60 fps clip come back at the 30 fps frames exactly."""
+    clip, kp3d = clip_and_truth
+    fast = lifting.frames.resampled(clip, 60.0)
+    T = clip.num_frames
+    assert fast.num_frames == 2 * T - 1 and fast.fps == 60.0
+    np.testing.assert_allclose(fast.cam_c2w[::2], clip.cam_c2w, atol=1e-5)
+    np.testing.assert_allclose(fast.intrinsics[::2], clip.intrinsics, atol=1e-3)
+    seen = clip.scores > 0
+    np.testing.assert_allclose(fast.keypoints[::2][seen], clip.keypoints[seen], atol=1e-3)
+    np.testing.assert_array_equal(fast.scores[::2] > 0, seen)
+    R = fast.cam_c2w[1::2, :3, :3].astype(np.float64)
+    np.testing.assert_allclose(R @ R.transpose(0, 2, 1), np.broadcast_to(np.eye(3), R.shape), atol=1e-5)
+    mid = 0.5 * (clip.cam_c2w[:-1, :3, 3] + clip.cam_c2w[1:, :3, 3])
+    np.testing.assert_allclose(fast.cam_c2w[1::2, :3, 3], mid, atol=1e-5)
+    both = seen[:-1] & seen[1:]
+    np.testing.assert_allclose(fast.keypoints[1::2][both], 0.5 * (clip.keypoints[:-1] + clip.keypoints[1:])[both],
+                               atol=1e-3)
+    out = {"keypoints3d": np.repeat(kp3d, 2, 0)[:2 * T - 1], "quality": np.float32(0.5),
+           "confidence": np.linspace(0, 1, 2 * T - 1).astype(np.float32), "body_model": np.str_("none")}
+    out["keypoints3d"][::2] = kp3d
+    back = lifting.frames.to_source_rate(out, T, 30.0, 60.0)
+    np.testing.assert_allclose(back["keypoints3d"], kp3d, atol=1e-6)
+    np.testing.assert_allclose(back["confidence"], out["confidence"][::2], atol=1e-6)
+    assert back["quality"] == out["quality"] and back["body_model"] == out["body_model"]
+    slow = lifting.frames.resampled(clip, 25.0)
+    assert slow.num_frames == int((T - 1) * 25 / 30) + 1
+    assert lifting.frames.to_source_rate({"keypoints3d": np.zeros((slow.num_frames, 17, 3))}, T, 30.0, 25.0)[
+        "keypoints3d"].shape == (T, 17, 3)

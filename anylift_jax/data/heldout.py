@@ -55,21 +55,24 @@ def segments(num_frames, length=SEGMENT, min_length=MIN_SEGMENT):
     return [slice(a, b) for a, b in zip(starts, ends)]
 
 
-def build_split(out, split, seed=0, noise=render2d.NoiseConfig(), kinds=SPLIT_KINDS):
-    """Write the benchmark of a corpus split under `out`; returns (archive_dir, truth_dir)."""
+def build_split(out, split, seed=0, noise=render2d.NoiseConfig(), kinds=SPLIT_KINDS, fps=30.0):
+    """Write the benchmark of a corpus split under `out`; returns (archive_dir, truth_dir). At
+    another `fps` than the corpus' 30 the motions are resampled and the segments keep their
+    duration: video at 25 or 60 fps."""
     archive_dir, truth_dir = _output_dirs(out)
     n = 0
+    length, min_length = (round(x * fps / 30.0) for x in (SEGMENT, MIN_SEGMENT))
     for name in corpus.clips(split):
-        kp3d = corpus.load(name)
-        for seg in (s for s in segments(len(kp3d)) for _ in range(CAMERAS_PER_SEGMENT[split])):
+        kp3d = corpus.load(name) if fps == 30.0 else mocap.retime(corpus.load(name), 30.0 / fps)
+        for seg in (s for s in segments(len(kp3d), length, min_length) for _ in range(CAMERAS_PER_SEGMENT[split])):
             rng = np.random.default_rng([seed, n])
             kind = kinds[n % len(kinds)]
             n += 1
             part = kp3d[seg] - np.append(skeleton.mid_hip(kp3d[seg][0])[:2], 0.0).astype(np.float32)
             clip_id = f"{name}__{seg.start:04d}__{kind}"
-            arrays = render_benchmark_clip(part, kind, rng, noise, image_size=SPLIT_IMAGE_SIZE)
+            arrays = render_benchmark_clip(part, kind, rng, noise, fps=fps, image_size=SPLIT_IMAGE_SIZE)
             archive.write_clip(archive_dir / f"{clip_id}.npz", archive.clip_from_arrays(clip_id, arrays))
-            np.savez(truth_dir / f"{clip_id}.npz", keypoints3d=part, fps=np.float64(30.0),
+            np.savez(truth_dir / f"{clip_id}.npz", keypoints3d=part, fps=np.float64(fps),
                      category=np.str_(corpus.category(name)), clip=np.str_(name))
     return archive_dir, truth_dir
 

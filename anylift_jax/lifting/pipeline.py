@@ -1,15 +1,16 @@
 """Batch lifting of keypoint archives to world-grounded 3D (Sec. 2.2, "Inference on Real-World
 Videos"): the stages in order, per group of clips.
 
-1. frames: each clip in the upright frame of its cameras (`frames.upright`).
+1. frames: each clip at the model's frame rate (`frames.resampled`) in the upright frame of its
+   cameras (`frames.upright`).
 2. windows + sampling: model-length windows, the other views sampled by the Stage-2 model and
    triangulated (`sampling.lift_keypoints`), averaged with the same for the mirror image
    (`frames.mirrored`).
 3. depth: the steps after triangulation (`depth.depth_steps`).
 4. body: the body model fitted to the keypoints (`body.fit_bodies`), objects' poses (`objects`).
 5. quality: a per-frame confidence and a clip score (`quality`).
-6. back into the archive's world (`frames.to_clip_world`), one `<clip>.npz` per clip
-   (docs/keypoint-archive.md).
+6. back into the archive's world and frames (`frames.to_clip_world`, `frames.to_source_rate`),
+   one `<clip>.npz` per clip (docs/keypoint-archive.md).
 """
 import dataclasses
 import os
@@ -27,7 +28,7 @@ from anylift_jax.io import archive
 from anylift_jax.lifting import quality
 from anylift_jax.lifting.body import fit_bodies
 from anylift_jax.lifting.depth import depth_steps
-from anylift_jax.lifting.frames import mirrored, to_clip_world, upright
+from anylift_jax.lifting.frames import mirrored, resampled, to_clip_world, to_source_rate, upright
 from anylift_jax.lifting.objects import object_pose, object_problem
 from anylift_jax.lifting.sampling import lift_keypoints, make_lift_fn
 
@@ -100,7 +101,9 @@ def lift_group(config, model_config, clips, lift_fn, params, mesh, body, key, st
     lc = config.lift
     num_objects = model_config.model.get("num_object_keypoints", 0)
     T = model_config.data.num_frames
-    group, turns = zip(*[upright(c) for c in clips])
+    source = [(c.num_frames, c.fps) for c in clips]
+    same_rate = [abs(c.fps - lc.fps) <= 1e-3 * lc.fps for c in clips]
+    group, turns = zip(*[upright(c if same else resampled(c, lc.fps)) for c, same in zip(clips, same_rate)])
     stage("sampling")
     triangulated = lift_keypoints(group, lift_fn, params, T, lc, mesh, key, num_objects)
     if lc.mirror_average and not num_objects:
@@ -133,5 +136,6 @@ def lift_group(config, model_config, clips, lift_fn, params, mesh, body, key, st
                 out.update(pose)
         conf = quality.confidence(quality.features(triangulated[i], points[i], c), config.quality)
         out.update(confidence=conf, quality=np.float32(conf.mean()))
-        outs.append(to_clip_world(out, turns[i], body if fit_ok else None, fitted[i][1] if fit_ok else None))
+        out = to_clip_world(out, turns[i], body if fit_ok else None, fitted[i][1] if fit_ok else None)
+        outs.append(out if same_rate[i] else to_source_rate(out, *source[i], lc.fps))
     return outs

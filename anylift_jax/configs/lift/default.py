@@ -17,6 +17,9 @@ def get_config(arg=None):
     # validation". The steps run in the order listed in `lifting.depth.depth_steps`.
     c.lift = dict(
         batch_size=8,  # windows per network batch (rounded up to a multiple of the devices)
+        # Frame rate of the model's training motion: clips at other rates are lifted resampled to
+        # it and their outputs resampled back (lifting.frames.resampled).
+        fps=30.0,
         clips_per_batch=16,  # clips lifted (and body-fitted) together
         # Frames shared by consecutive windows of long clips, cross-faded: each frame is lifted in
         # about length / (length − overlap) windows.
