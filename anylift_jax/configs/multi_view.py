@@ -5,9 +5,8 @@
 - small: tiny's network trained longer on 3x the renders, mirrored, retimed (0.8-1.25x), input
   cameras from the "Internet video" mix or a slow orbit.
 - corpus (default): small on the motion corpus' train split (`anylift_jax.data.corpus`: six
-  categories, about 20 subjects, four rigs), dance windows thinned 4x, acrobatics and ground
-  rendered 2x and 4x: the shipped lifter, chosen on the validation benchmark (docs/results.md
-  "Generalisation").
+  categories, about 20 subjects, four rigs), dance windows thinned 4x: the shipped lifter,
+  chosen on the validation benchmark (docs/results.md "Generalisation").
       python -m anylift_jax.data.build --config configs/multi_view.py:corpus --out data/corpus_mv
       python -m anylift_jax.train --config configs/multi_view.py:corpus --workdir runs/corpus_mv
 - paper: MVLift's sizes (d 512, 4 layers, 4 heads x 256, T = 120, batch 32, Adam 2e-4, EMA 0.995,
@@ -47,8 +46,7 @@ def get_config(arg="corpus"):
     if arg != "corpus":
         raise ValueError(f"multi_view.py: unknown variant {arg!r} (tiny, small, corpus, paper)")
     c.data.update(root="data/corpus_mv", corpus=True, renders_per_clip=16, window_stride=8,
-                  category_stride={"dance": 4}, category_renders={"acrobatics": 2, "ground": 4},
-                  renders_per_shard=8, camera="internet,orbit")
+                  category_stride={"dance": 4}, renders_per_shard=8, camera="internet,orbit")
     c.train.update(num_steps=6000, checkpoint_every=1000, max_to_keep=6, sample_every=0)
     c.optim.update(warmup_steps=200)
     return c

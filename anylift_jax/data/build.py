@@ -130,11 +130,6 @@ class Builder:
         kp3d = self.motions[self.clips[c]] if kp3d is None else kp3d
         return cameras.sample_trajectory(rng, kp3d, kind), K
 
-    def renders(self, c, per_clip):
-        """Renders of clip index c: `per_clip` times its category's `config.data.category_renders`
-        (default 1), so that motion categories rare in the corpus are seen through more cameras."""
-        return per_clip * self.d.get("category_renders", {}).get(corpus.category(self.clips[c]), 1)
-
     def motion(self, c, r):
         """Motion (T, 17, 3) of render r of clip c: mirrored on odd renders when `config.data.mirror`,
         played at a speed drawn log-uniformly from `config.data.speed_range` (default 1)."""
@@ -251,7 +246,7 @@ def build(config, out, progress=True):
     for split in splits(config):
         builder = Builder(config, split)
         for source, (make, per_clip) in builder.sources().items():
-            jobs = [(c, r) for c in range(len(builder.clips)) for r in range(builder.renders(c, per_clip))]
+            jobs = [(c, r) for c in range(len(builder.clips)) for r in range(per_clip)]
             n = config.data.renders_per_shard
             num_shards = -(-len(jobs) // n)
             bar = (lambda it, s=f"{split}/{source}": tqdm(it, desc=s, unit="shard")) if progress else None
