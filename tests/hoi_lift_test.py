@@ -198,7 +198,8 @@ def test_tiny_hoi_model_trains_and_lifts_an_archive(hoi_store, tmp_path, capsys)
     human = {k: v for k, v in box.items() if not k.startswith("object")}
     _write_archive(tmp_path / "in", {"box": box, "chair": chair, "human": human})
     summary = lifting.lift_archive(_lift_config(), model, tmp_path / "in", tmp_path / "out", progress=False)
-    assert summary == {"done": 3, "skipped": 0, "failed": []}
+    assert {k: summary[k] for k in ("done", "skipped", "failed")} == {"done": 3, "skipped": 0, "failed": []}
+    assert set(summary["quality"]) == {p.stem for p in (tmp_path / "out").iterdir()}
     out = {n: archive.validate_output(tmp_path / "out" / f"{n}.npz") for n in ("box", "chair", "human")}
     n = len(seq.kp3d)
     assert out["box"]["keypoints3d"].shape == (n, 17, 3)
