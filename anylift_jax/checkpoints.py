@@ -76,9 +76,7 @@ def _fill(params, arrays, source):
     for k, leaf in want.items():
         if tuple(arrays[k].shape) != tuple(leaf.shape):
             raise ValueError(f"{source}: parameter '{k}' has shape {arrays[k].shape}, the config says {leaf.shape}")
-    leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
-    return jax.tree_util.tree_unflatten(
-        treedef, [np.asarray(arrays[jax.tree_util.keystr(p, simple=True, separator="/")]) for p, _ in leaves])
+    return jax.tree.unflatten(jax.tree.structure(params), [np.asarray(arrays[k]) for k in want])  # want: flatten order
 
 
 def load_model(path, step=None):
@@ -87,6 +85,7 @@ def load_model(path, step=None):
     Stage-1 synthesis and lifting sample with the EMA parameters."""
     path = os.path.abspath(path)
     config = read_config(path)
+
     def build():
         return models.build_model(config.model, nnx.Rngs(params=0, dropout=0))
 

@@ -1,6 +1,6 @@
 """Train a denoiser: `python -m anylift_jax.train --config configs/<x>.py[:variant] [--config.key=value …] --workdir DIR`.
 
-Sections: config, data, model/optimiser state, train step, sampling, checkpoint, loop. One code
+Sections: config, data, model/optimiser state, train step, sampling, loop (checkpoints: `checkpoints`). One code
 path for one CPU, one GPU or a multi-host slice: a 1-D 'data' mesh over all devices, batches
 sharded on it, parameters, optimiser state and EMA replicated, a jitted step with donated state.
 Resume is automatic from `--workdir/checkpoints`; the step's randomness is a function of the step

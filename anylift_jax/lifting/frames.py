@@ -5,6 +5,7 @@ import jax
 import numpy as np
 
 from anylift_jax import skeleton, views
+from anylift_jax.data.mocap import resample_times
 from anylift_jax.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
 
 
@@ -57,15 +58,6 @@ def to_clip_world(out, R, body=None, params=None):
 PER_CLIP_KEYS = frozenset({"body_model", "shape", "betas", "object_scale", "quality"})
 
 
-def _interpolation(num_frames, src_fps, dst_fps):
-    """(lo (N,) int, w (N,) float64): frame n at dst_fps lies between source frames lo and lo + 1
-    (weight w on the latter) of a clip of `num_frames` frames at src_fps; N frames fit inside it."""
-    n = int(np.floor((num_frames - 1) * dst_fps / src_fps + 1e-6)) + 1
-    pos = np.minimum(np.arange(n) * src_fps / dst_fps, num_frames - 1)
-    lo = np.minimum(np.floor(pos).astype(int), max(num_frames - 2, 0))
-    return lo, np.clip(pos - lo, 0.0, 1.0)
-
-
 def _points(x, scores, lo, w):
     """Keypoints (N, K, 2) and scores (N, K) between frames lo and lo + 1: interpolated where
     both are detected, the nearer one's where only that one is, missing otherwise."""
@@ -88,7 +80,7 @@ def resampled(clip, fps):
     go back to the clip's own frames with `to_source_rate`."""
     from scipy.spatial.transform import Rotation  # noqa: PLC0415
 
-    lo, w = _interpolation(clip.num_frames, clip.fps, fps)
+    lo, w = resample_times(clip.num_frames, clip.fps / fps)
     hi = np.minimum(lo + 1, clip.num_frames - 1)
     c2w = clip.cam_c2w.astype(np.float64)
     rel = Rotation.from_matrix(np.einsum("tji,tjk->tik", c2w[lo, :3, :3], c2w[hi, :3, :3]))
@@ -112,7 +104,7 @@ def to_source_rate(out, num_frames, src_fps, fps):
     """Lifting outputs at `fps` back at the `num_frames` frames of a clip at src_fps: every
     per-frame array interpolated linearly in time (axis-angle and 6D rotations too: neighbouring
     frames differ little), the per-clip ones (`PER_CLIP_KEYS`) kept."""
-    lo, w = _interpolation(len(out["keypoints3d"]), fps, src_fps)
+    lo, w = resample_times(len(out["keypoints3d"]), fps / src_fps)
     if len(lo) < num_frames:  # the clip's last frames lie past the last resampled one: hold it
         lo, w = np.append(lo, [lo[-1]] * (num_frames - len(lo))), np.append(w, [1.0] * (num_frames - len(w)))
     lo, w = lo[:num_frames], w[:num_frames]
